@@ -1,0 +1,1 @@
+//! frameio-c2c
