@@ -5,7 +5,7 @@ TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 export FIO_EMULATOR_BIN ?= $(TARGET_DIR)/debug/fio-emulator
 
-.PHONY: all build release emulator setup test test-rust clean
+.PHONY: all build release emulator setup test test-rust clean bench bench-quick
 
 all: build
 
@@ -33,3 +33,12 @@ test-rust: emulator
 
 clean:
 	$(CARGO) clean
+
+## bench: benchmarks against peers (curl, Python requests, a naive uploader); writes bench/RESULTS.md.
+## Takes several minutes, needs root (apt-get, network namespace); not part of `make test`.
+bench:
+	bash bench/run.sh
+
+## bench-quick: the same with smaller sizes and fewer repetitions
+bench-quick:
+	bash bench/run.sh --quick
