@@ -5,7 +5,7 @@ TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 export FIO_EMULATOR_BIN ?= $(TARGET_DIR)/debug/fio-emulator
 
-.PHONY: all build release emulator setup test test-rust clean bench bench-quick
+.PHONY: all build release emulator setup test test-rust clean
 
 all: build
 
@@ -33,6 +33,8 @@ test-rust: emulator
 
 clean:
 	$(CARGO) clean
+
+.PHONY: bench bench-quick
 
 ## bench: benchmarks against peers (curl, Python requests, a naive uploader); writes bench/RESULTS.md.
 ## Takes several minutes, needs root (apt-get, network namespace); not part of `make test`.
