@@ -1,0 +1,50 @@
+//! `Transport` for the crate's HTTP client: the only place the engine touches `crate::client`.
+
+use crate::{AssetParams, Client, PartBody, PartSpec};
+use crate::error::Result;
+
+use super::transport::{AssetSpec, Body, PartReq, Transport};
+
+fn params(spec: &AssetSpec, realtime: bool, filesize: Option<u64>) -> AssetParams {
+    AssetParams {
+        name: spec.name.clone(),
+        extension: spec.extension.clone(),
+        filetype: spec.filetype.clone(),
+        filesize,
+        realtime,
+        channel: spec.channel,
+        offset: spec.offset,
+        ..Default::default()
+    }
+}
+
+impl Transport for Client {
+    fn create_realtime_asset(&self, spec: &AssetSpec) -> Result<String> {
+        Ok(self.create_asset(&params(spec, true, None))?.id)
+    }
+
+    fn create_basic_asset(&self, spec: &AssetSpec, filesize: u64) -> Result<(String, Vec<String>)> {
+        let a = self.create_asset(&params(spec, false, Some(filesize)))?;
+        Ok((a.id, a.upload_urls))
+    }
+
+    fn register_parts(
+        &self,
+        asset_id: &str,
+        parts: &[PartReq],
+        asset_name: Option<&str>,
+        asset_filesize: Option<u64>,
+    ) -> Result<Vec<String>> {
+        let specs: Vec<PartSpec> =
+            parts.iter().map(|p| PartSpec { number: p.number, size: p.size, is_final: p.is_final }).collect();
+        Client::register_parts(self, asset_id, &specs, asset_name, asset_filesize)
+    }
+
+    fn put_part(&self, url: &str, body: Body<'_>, content_type: &str, hook: &dyn Fn(u64) -> bool) -> Result<()> {
+        let b = match body {
+            Body::Bytes(b) => PartBody::Bytes(b),
+            Body::File { file, offset, len } => PartBody::File { file, offset, len },
+        };
+        Client::put_part(self, url, b, content_type, Some(hook))
+    }
+}
