@@ -300,3 +300,101 @@ class NginxSink:
         m = re.search(r"SSL connection using (.*)", r.stderr)
         return (f"curl negotiates {m.group(1).strip()}" if m else "cipher unknown") + \
             "; server key ECDSA P-256"
+
+
+# --------------------------------------------------------------------------------------------------------
+# the emulator (optionally inside the shaped link's namespace)
+
+def emulator_bin() -> Path:
+    for p in (TARGET / "release" / "fio-emulator", TARGET / "debug" / "fio-emulator"):
+        if p.exists():
+            return p
+    raise Skip("the emulator binary (target/release/fio-emulator) does not exist")
+
+
+class Emulator:
+    def __init__(self, netns=None, host="127.0.0.1", extra=(), name="emu"):
+        self.netns, self.host, self.extra, self.name = netns, host, list(extra), name
+        self.proc = None
+
+    def __enter__(self):
+        binary = emulator_bin()
+        self.data = WORK / f"{self.name}-data"
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.data.mkdir(parents=True)
+        argv = [str(binary), "--host", self.host, "--auto-approve", "--poll-interval", "0.1",
+                "--signed-headers", "full", "--quiet", "--data-dir", str(self.data), *self.extra]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.log_path = WORK / f"{self.name}.log"
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(self.log_path, "wb"), text=True)
+        line = [None]
+
+        def read():
+            line[0] = self.proc.stdout.readline()
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(30)
+        if not line[0]:
+            self.__exit__()
+            raise Skip(f"the emulator did not start: {self.log_path.read_text()[-600:]}")
+        import json
+        ready = json.loads(line[0])
+        self.api, self.s3, self.ca = ready["api"], ready["s3"], ready.get("ca_cert")
+        log(f"emulator {self.name}: api {self.api}, s3 {self.s3}" + (f" (netns {self.netns})" if self.netns else ""))
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(getattr(self, "data", WORK / "none"), ignore_errors=True)
+
+    def assets(self) -> list:
+        import json
+        argv = ["curl", "-sS", "--max-time", "10", f"{self.api}/_emulator/assets"]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+    def in_ns(self, argv) -> list:
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
+
+
+# --------------------------------------------------------------------------------------------------------
+# the shaped link: netns + veth + tbf (rate) + fio_netem over NFQUEUE (delay, loss)
+
+class ShapedLink:
+    NS = os.environ.get("FIO_BENCH_NS", "fiobench")
+    SERVER_IP = "10.231.0.2"
+
+    def __init__(self, rate_mbit=100, delay_ms=20, loss=0.001):
+        self.rate_mbit, self.delay_ms, self.loss = rate_mbit, delay_ms, loss
+        self.script = BENCH / "net" / "shaped_link.sh"
+
+    def __enter__(self):
+        if os.geteuid() != 0:
+            raise Skip("the shaped link needs root (network namespace, tc, iptables)")
+        env = dict(os.environ, FIO_BENCH_STATE=str(WORK / "net"), FIO_BENCH_NS=self.NS)
+        r = subprocess.run(["bash", str(self.script), "up", str(self.rate_mbit), str(self.delay_ms), str(self.loss)],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            raise Skip(f"could not build the shaped link: {(r.stderr or r.stdout).strip()[-600:]}")
+        self.env = env
+        log(r.stdout.strip())
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["bash", str(self.script), "down"], capture_output=True, env=self.env)
+        log_path = WORK / "net" / "netem.log"
+        self.netem_stats = log_path.read_text().strip().splitlines()[-1] if log_path.exists() else "?"
+        log(f"shaped link down; {self.netem_stats}")
+
+    def describe(self) -> str:
+        return (f"{self.rate_mbit} Mbit/s each way (tbf), {self.delay_ms} ms each way = {2 * self.delay_ms} ms RTT "
+                f"and {self.loss * 100:g}% packet loss each way (fio_netem on NFQUEUE: this kernel has no sch_netem), "
+                f"veth into the namespace `{self.NS}`")
