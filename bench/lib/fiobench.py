@@ -210,8 +210,8 @@ http {{
   client_body_temp_path {shm}/tmp;
   keepalive_requests 100000;
   server {{
-    listen 127.0.0.1:{http_port};
-    listen 127.0.0.1:{https_port} ssl;
+    listen {host}:{http_port};
+    listen {host}:{https_port} ssl;
     ssl_certificate {dir}/server.pem;
     ssl_certificate_key {dir}/server.key;
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -241,9 +241,10 @@ def make_ca_and_server_cert(d: Path, names=("127.0.0.1",)) -> None:
 
 
 class NginxSink:
-    def __init__(self, d: Path):
+    def __init__(self, d: Path, netns=None, host="127.0.0.1"):
         self.dir = d
-        self.shm = SHM / "nginx"
+        self.netns, self.host = netns, host
+        self.shm = SHM / ("nginx-" + (netns or "lo"))
         self.proc = None
 
     def __enter__(self):
@@ -253,17 +254,20 @@ class NginxSink:
         (self.shm / "tmp").mkdir(parents=True)
         (self.shm / "root").mkdir(parents=True)
         self.dir.mkdir(parents=True, exist_ok=True)
-        make_ca_and_server_cert(self.dir)
+        make_ca_and_server_cert(self.dir, names=(self.host,))
         self.ca_pem = self.dir / "ca.pem"
-        self.http_port, self.https_port = free_port(), free_port()
+        self.http_port, self.https_port = free_port(), free_port()  # free here; a fresh namespace has all free
         conf = self.dir / "nginx.conf"
         conf.write_text(NGINX_CONF.format(dir=self.dir, shm=self.shm, http_port=self.http_port,
-                                          https_port=self.https_port))
-        self.proc = subprocess.Popen(["nginx", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.dir / "stderr.log", "wb"))
-        wait_port("127.0.0.1", self.http_port)
-        wait_port("127.0.0.1", self.https_port)
-        log(f"nginx sink: http {self.http_port}, https {self.https_port}")
+                                          https_port=self.https_port, host=self.host))
+        argv = ["nginx", "-c", str(conf)]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "wb"))
+        wait_port(self.host, self.http_port, netns=self.netns)
+        wait_port(self.host, self.https_port, netns=self.netns)
+        log(f"nginx sink: {self.host} http {self.http_port}, https {self.https_port}"
+            + (f" (netns {self.netns})" if self.netns else ""))
         return self
 
     def __exit__(self, *exc):
@@ -278,7 +282,7 @@ class NginxSink:
 
     def url(self, scheme: str, path: str) -> str:
         port = self.http_port if scheme == "http" else self.https_port
-        return f"{scheme}://127.0.0.1:{port}{path}"
+        return f"{scheme}://{self.host}:{port}{path}"
 
     def clear(self, path: str) -> None:
         try:

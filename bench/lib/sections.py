@@ -1,14 +1,319 @@
-"""Sections 2-4 of the benchmarks: they need the emulator, the upload engine and the shaped link."""
-from fiobench import Skip
+"""Sections 2-4 of the benchmarks: they need the emulator, the upload engine and the shaped link.
 
+The engine is driven by bench/c/engine_bench.c (a C program using the public C API), whose contract is:
+
+    engine_bench MODE --path P [--concurrency N] [--mbit R --seconds S --source file|push]
+    env: FIO_BENCH_API, FIO_BENCH_ACCESS_TOKEN, FIO_BENCH_REFRESH_TOKEN, [FIO_BENCH_CA]
+    MODE file:   upload the complete file P through the engine (file source), default settings
+    MODE push:   read P in 1 MiB pieces and push them with fio_upload_write (bytes source), default settings
+    MODE record: record for S seconds at R Mbit/s (25 frames a second) into P, feeding the engine as it goes
+                 (file source: fio_upload_file_grew after each frame; push: fio_upload_write of each frame)
+    prints one JSON line: bytes, seconds, t_last_byte, t_finished (CLOCK_MONOTONIC), threads_idle,
+    threads_max, vmhwm_kib, cpu_user, cpu_sys, status, asset_id, ...
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import c2c
+import fiobench
+from fiobench import MIB, SHM, WORK, Emulator, NginxSink, ShapedLink, Skip, log, run_measured
+
+BENCH = fiobench.BENCH
+GIB = 1024 * MIB
+ENGINE_SYMBOLS = ["fio_upload_start", "fio_upload_write", "fio_upload_file_grew", "fio_upload_finish",
+                  "fio_upload_free", "fio_client_set_tokens"]
+
+
+def table(headers, rows):
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def engine_binary():
+    return fiobench.build_c_with_library("engine_bench", need=ENGINE_SYMBOLS)
+
+
+def engine_env(emu: Emulator, tokens: dict) -> dict:
+    env = dict(os.environ)
+    env.update(FIO_BENCH_API=emu.api, FIO_BENCH_ACCESS_TOKEN=tokens["access_token"],
+               FIO_BENCH_REFRESH_TOKEN=tokens.get("refresh_token", ""))
+    if emu.ca:
+        env["FIO_BENCH_CA"] = emu.ca
+    return env
+
+
+def last_json(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError(f"no JSON line in output: {text[-300:]}")
+
+
+class Watcher:
+    """watch_complete.py next to the emulator: when did the asset complete, on CLOCK_MONOTONIC."""
+
+    def __init__(self, emu: Emulator, timeout=900):
+        self.emu = emu
+        exclude = ",".join(a["id"] for a in emu.assets())
+        ready = WORK / "watcher.ready"
+        ready.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(emu.in_ns([sys.executable, str(BENCH / "lib" / "watch_complete.py"), emu.api,
+                                                "--timeout", str(timeout), "--exclude", exclude,
+                                                "--ready-file", str(ready)]),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(200):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+
+    def result(self, timeout=900) -> dict:
+        out, err = self.proc.communicate(timeout=timeout)
+        try:
+            return last_json(out)
+        except ValueError:
+            raise RuntimeError(f"watcher failed: {err[-400:]}")
+
+
+def final_part_size(parts: list):
+    fin = [p for p in parts if p.get("is_final")]
+    if fin:
+        return fin[0]["size"]
+    return max(parts, key=lambda p: p["number"])["size"] if parts else None
+
+
+# --------------------------------------------------------------------------------------------------------
+# 2. memory
 
 def memory(args, res):
-    raise Skip("not written yet")
+    binary = engine_binary()
+    rows = []
+    thread_rows = []
+    data = {}
+    with Emulator(name="emu-mem") as emu:
+        tokens = c2c.pair(emu.api, "fio-bench-memory")
+        env = engine_env(emu, tokens)
+        naive_tokens = c2c.pair(emu.api, "fio-bench-memory-naive")
+        for size in args.mem_sizes:
+            path = WORK / f"mem-{size // MIB}MiB.bin"
+            fiobench.make_random_file(path, size)
+            row = {}
+            for mode in ("file", "push"):
+                m = run_measured([str(binary), mode, "--path", str(path)], env=env, timeout=1800)
+                if m["rc"] != 0:
+                    row[mode] = {"error": f"rc={m['rc']}: {(m['stderr'] or m['stdout']).strip()[-400:]}"}
+                    continue
+                j = last_json(m["stdout"])
+                row[mode] = {"maxrss_kib": m["maxrss_kib"], "seconds": j.get("seconds"), "json": j}
+                log(f"memory {size // MIB} MiB {mode}: peak RSS {m['maxrss_kib'] / 1024:.1f} MiB, "
+                    f"{size / j['seconds'] / 1e6:.0f} MB/s")
+            # peer: the naive Python uploader (sequential, like Frame.io's client) on the same file
+            nm = run_measured([sys.executable, str(BENCH / "peers" / "naive_upload.py"), emu.api,
+                               naive_tokens["access_token"], str(path), "--threads", "1"], timeout=1800)
+            row["naive"] = ({"maxrss_kib": nm["maxrss_kib"]} if nm["rc"] == 0
+                            else {"error": f"rc={nm['rc']}: {nm['stderr'][-300:]}"})
+            data[size] = row
+    res["memory"] = {str(k): v for k, v in data.items()}
+    base = data[args.mem_sizes[0]]
 
+    def cell(r, key):
+        x = r.get(key, {})
+        return f"{x['maxrss_kib'] / 1024:.1f}" if "maxrss_kib" in x else "failed: " + x.get("error", "?")[:200]
+
+    def growth(r, key):
+        a, b = r.get(key, {}).get("maxrss_kib"), base.get(key, {}).get("maxrss_kib")
+        return f"{a / b:.2f}" if a and b else "n/a"
+    for size in args.mem_sizes:
+        r = data[size]
+        rows.append([f"{size / MIB:,.0f} MiB" if size < GIB else f"{size / GIB:g} GiB",
+                     cell(r, "file"), growth(r, "file"), cell(r, "push"), growth(r, "push"), cell(r, "naive"),
+                     (f"{r['naive']['maxrss_kib'] / r['file']['maxrss_kib']:.1f}"
+                      if "maxrss_kib" in r.get("naive", {}) and "maxrss_kib" in r.get("file", {}) else "n/a")])
+    file_peaks = [data[s]["file"]["maxrss_kib"] for s in args.mem_sizes if "maxrss_kib" in data[s].get("file", {})]
+    push_peaks = [data[s]["push"]["maxrss_kib"] for s in args.mem_sizes if "maxrss_kib" in data[s].get("push", {})]
+    budget = None
+    for s in args.mem_sizes:
+        j = data[s].get("push", {}).get("json", {})
+        budget = j.get("buffer_budget") or budget
+    verdict = []
+    if file_peaks:
+        mx = max(file_peaks) / 1024
+        verdict.append(f"file source: bound {mx:.1f} MiB over all sizes (target < 16 MiB: "
+                       f"{'PASS' if mx < 16 else 'FAIL'}); largest / smallest size: "
+                       f"{max(file_peaks) / file_peaks[0]:.2f}")
+    if push_peaks:
+        mx = max(push_peaks) / 1024
+        if budget:
+            lim = budget / MIB + 8
+            verdict.append(f"pushed bytes: bound {mx:.1f} MiB with a buffer budget of {budget / MIB:g} MiB "
+                           f"(target budget + 8 = {lim:g} MiB: {'PASS' if mx <= lim else 'FAIL'}); largest / smallest "
+                           f"size: {max(push_peaks) / push_peaks[0]:.2f}")
+        else:
+            verdict.append(f"pushed bytes: bound {mx:.1f} MiB (the program did not report the buffer budget)")
+    # threads, for the footprint section
+    j = (data[args.mem_sizes[0]].get("file") or {}).get("json")
+    if j:
+        res["threads"] = table(["process", "threads at idle (client made)", "most threads during an upload"], [
+            ["engine_bench (fio client + one upload, default settings)", j.get("threads_idle", "n/a"),
+             j.get("threads_max", "n/a")],
+        ]) + "\n\n- Counted from /proc/self/task; the peer (libcurl) is in the throughput section's JSON: " \
+             "one thread for one transfer."
+    return (table(["file size", "engine, file source: peak RSS MiB", "growth vs smallest",
+                   "engine, pushed bytes: peak RSS MiB", "growth vs smallest",
+                   "peer: naive Python uploader (sequential, Frame.io style): peak RSS MiB",
+                   "naive / engine (file)"], rows)
+            + "\n\n" + "\n".join(f"- {v}" for v in verdict)
+            + "\n- Peak RSS is the kernel's ru_maxrss of the whole process (wait4), so it includes the C "
+              "program, libc and the library's code; uploads go to the emulator on loopback (release build)."
+            + "\n- Files are random bytes on the root disk; pushed bytes are read from that file in 1 MiB pieces "
+              "by the C program (its 1 MiB buffer is included).")
+
+
+# --------------------------------------------------------------------------------------------------------
+# 3. real-time tail latency
 
 def latency(args, res):
-    raise Skip("not written yet")
+    binary = engine_binary()
+    link = args.link
+    out_rows = []
+    data = {}
+    with ShapedLink(link["rate_mbit"], link["delay_ms"], link["loss"]) as sl:
+        with Emulator(netns=sl.NS, host=sl.SERVER_IP, name="emu-lat") as emu:
+            tokens = c2c.pair(emu.api, "fio-bench-latency")
+            env = engine_env(emu, tokens)
+            naive_tokens = c2c.pair(emu.api, "fio-bench-latency-naive")
+            rec = WORK / "recording.mov"
+            engine_runs = []
+            for source in ("file", "push"):
+                rec.unlink(missing_ok=True)
+                w = Watcher(emu)
+                m = run_measured([str(binary), "record", "--path", str(rec), "--mbit", str(args.rec_mbit),
+                                  "--seconds", str(args.rec_seconds), "--source", source], env=env,
+                                 timeout=args.rec_seconds + 600)
+                if m["rc"] != 0:
+                    w.proc.kill()
+                    engine_runs.append({"source": source, "error": f"rc={m['rc']}: {(m['stderr'] or m['stdout'])[-400:]}"})
+                    continue
+                j = last_json(m["stdout"])
+                c = w.result()
+                tail = c["t_complete"] - j["t_last_byte"]
+                last = final_part_size(c.get("parts", []))
+                bound = last * 8 / (link["rate_mbit"] * 1e6) + 2 * link["delay_ms"] / 1000 if last is not None else None
+                engine_runs.append({"source": source, "tail": tail, "last_part": last, "bound": bound,
+                                    "bytes": j["bytes"], "parts": len(c.get("parts", [])), "state": c.get("state"),
+                                    "finish_returned_after": j.get("t_finished", 0) - j["t_last_byte"]})
+                log(f"latency engine ({source}): tail {tail:.3f} s, bound {bound}")
+            size = rec.stat().st_size if rec.exists() else int(args.rec_mbit * 1e6 / 8 * args.rec_seconds)
+            naive_runs = []
+            for threads in (1, 5):
+                w = Watcher(emu)
+                t_last = time.monotonic()  # the recording has just ended: the naive uploader starts now
+                m = run_measured([sys.executable, str(BENCH / "peers" / "naive_upload.py"), emu.api,
+                                  naive_tokens["access_token"], str(rec), "--threads", str(threads)], timeout=900)
+                if m["rc"] != 0:
+                    w.proc.kill()
+                    naive_runs.append({"threads": threads, "error": m["stderr"][-300:]})
+                    continue
+                c = w.result()
+                naive_runs.append({"threads": threads, "tail": c["t_complete"] - t_last, "state": c.get("state"),
+                                   "parts": len(c.get("parts", []))})
+                log(f"latency naive ({threads} threads): tail {c['t_complete'] - t_last:.3f} s")
+    data = {"engine": engine_runs, "naive": naive_runs, "netem": sl.netem_stats, "bytes": size}
+    res["latency"] = data
+    best_naive = min((n["tail"] for n in naive_runs if "tail" in n), default=None)
+    for e in engine_runs:
+        if "error" in e:
+            out_rows.append([f"**engine**, {e['source']} source", "failed: " + e["error"].replace("|", "/")[:300],
+                             "", "", "", ""])
+            continue
+        out_rows.append([
+            f"**engine**, {'growing file (fio_upload_file_grew)' if e['source'] == 'file' else 'pushed bytes (fio_upload_write)'}",
+            f"{e['tail']:.3f}", f"{e['bound']:.3f} (final part {e['last_part'] / MIB:.2f} MiB)",
+            f"{e['tail'] / e['bound']:.2f} ({'PASS' if e['tail'] <= 1.5 * e['bound'] else 'FAIL'} ≤ 1.5)",
+            f"{best_naive / e['tail']:.1f} ({'PASS' if best_naive >= 5 * e['tail'] else 'FAIL'} ≥ 5)" if best_naive else "n/a",
+            f"{e['parts']} parts, asset {e['state']}",
+        ])
+    for n in naive_runs:
+        label = ("naive uploader after the recording ends, sequential parts"
+                 if n["threads"] == 1 else "naive uploader after the recording ends, 5 threads (the official SDK's pool)")
+        if "error" in n:
+            out_rows.append([label, "failed: " + n["error"].replace("|", "/")[:300], "", "", "", ""])
+            continue
+        out_rows.append([label, f"{n['tail']:.3f}", "", "", "1.0" if n["tail"] == best_naive else
+                         f"{best_naive / n['tail']:.2f}", f"{n['parts']} parts, asset {n['state']}"])
+    mb = size / 1e6
+    return (table(["uploader", "tail latency s (last byte written → asset complete in the emulator)",
+                   "physical bound s (final part / link rate + 1 RTT)", "tail / bound",
+                   "naive (best) / this", "notes"], out_rows)
+            + f"\n\n- Recording: {args.rec_seconds} s at {args.rec_mbit} Mbit/s, 25 frames a second "
+              f"({mb:,.0f} MB), written by the C program in real time; the engine uploads while it records."
+            + f"\n- Link: {sl.describe()}. Counters: `{sl.netem_stats}`."
+            + "\n- Emulator (release build) inside the namespace; the completion time is read by a watcher polling "
+              "the emulator's control API every 5 ms from inside the namespace (not across the link), on the "
+              "same CLOCK_MONOTONIC as the recorder."
+            + "\n- The naive uploader is bench/peers/naive_upload.py (requests): basic asset with the file size, "
+              "chunk = ceil(size / len(upload_urls)), each chunk read into memory and PUT, no retries — what "
+              "Frame.io's Python client does. It starts the moment the recording ends.")
 
+
+# --------------------------------------------------------------------------------------------------------
+# 4. concurrency over the shaped link
 
 def concurrency(args, res):
-    raise Skip("not written yet")
+    binary = engine_binary()
+    link = args.link
+    size = args.conc_mib * MIB
+    path = WORK / f"conc-{args.conc_mib}MiB.bin"
+    fiobench.make_random_file(path, size)
+    rows = []
+    data = {}
+    with ShapedLink(link["rate_mbit"], link["delay_ms"], link["loss"]) as sl:
+        # peer 1: one curl -T stream over the same link to nginx inside the namespace
+        with NginxSink(WORK / "nginx-ns", netns=sl.NS, host=sl.SERVER_IP) as sink:
+            url = sink.url("http", "/put/part")
+            m = run_measured(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-T", str(path), url],
+                             timeout=900)
+            if m["rc"] == 0 and sink.stored_size("/put/part") == size:
+                data["curl"] = size / float(m["stdout"].split()[1])
+        with Emulator(netns=sl.NS, host=sl.SERVER_IP, name="emu-conc") as emu:
+            tokens = c2c.pair(emu.api, "fio-bench-concurrency")
+            env = engine_env(emu, tokens)
+            naive_tokens = c2c.pair(emu.api, "fio-bench-concurrency-naive")
+            for n in (1, 2, 4, 8):
+                m = run_measured([str(binary), "file", "--path", str(path), "--concurrency", str(n)], env=env,
+                                 timeout=900)
+                if m["rc"] != 0:
+                    data[f"engine{n}"] = {"error": (m["stderr"] or m["stdout"])[-300:]}
+                    continue
+                j = last_json(m["stdout"])
+                data[f"engine{n}"] = size / j["seconds"]
+                log(f"concurrency {n}: {size / j['seconds'] / 1e6:.2f} MB/s")
+            for threads in (1, 5):
+                m = run_measured([sys.executable, str(BENCH / "peers" / "naive_upload.py"), emu.api,
+                                  naive_tokens["access_token"], str(path), "--threads", str(threads)], timeout=900)
+                if m["rc"] == 0:
+                    data[f"naive{threads}"] = size / last_json(m["stdout"])["seconds"]
+    res["concurrency"] = {k: v for k, v in data.items()}
+    line = link["rate_mbit"] * 1e6 / 8
+    curl = data.get("curl")
+
+    def row(label, key):
+        v = data.get(key)
+        if v is None or isinstance(v, dict):
+            return [label, "failed: " + (v or {}).get("error", "did not run").replace("|", "/")[:300], "", ""]
+        return [label, f"{v / 1e6:.2f}", f"{v / line:.2f}", f"{v / curl:.2f}" if curl else "n/a"]
+    for n in (1, 2, 4, 8):
+        rows.append(row(f"**engine**, concurrency {n}", f"engine{n}"))
+    rows.append(row("peer: curl -T, one stream, to nginx across the same link", "curl"))
+    rows.append(row("peer: naive Python uploader, sequential", "naive1"))
+    rows.append(row("peer: naive Python uploader, 5 threads (official SDK pool)", "naive5"))
+    return (table(["sender", "MB/s", "ratio vs link rate", "ratio vs curl (1 stream)"], rows)
+            + f"\n\n- {args.conc_mib} MiB file (random bytes) uploaded as a complete file through the engine with a "
+              "file source; only the part concurrency changes. MB/s = file bytes / wall time of the upload call."
+            + f"\n- Link: {sl.describe()}; link rate = {line / 1e6:.1f} MB/s. Counters: `{sl.netem_stats}`.")
