@@ -43,10 +43,15 @@ static int count_threads(void) {
 }
 
 static int max_threads;
+static double last_sample;
+static double now(void);
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
     (void)ud; (void)a; (void)b; (void)c; (void)d;
-    int t = count_threads();
-    if (t > max_threads) max_threads = t;
+    double t = now();
+    if (t - last_sample < 0.05) return 0; /* sample the thread count at most every 50 ms */
+    last_sample = t;
+    int n = count_threads();
+    if (n > max_threads) max_threads = n;
     return 0;
 }
 
