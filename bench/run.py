@@ -122,6 +122,7 @@ def bench_throughput(args, res: dict) -> str:
         log(f"throughput: library sender not available: {lib_reason}")
 
     sections = []
+    verdicts = []
     with fiobench.NginxSink(WORK / "nginx") as sink:
         for scheme in ("http", "https"):
             url = sink.url(scheme, "/put/part")
@@ -203,6 +204,18 @@ def bench_throughput(args, res: dict) -> str:
                     ratio(s["mb_s"], ref and ref["mb_s"]), ratio(s["mb_s"], ref_lib and ref_lib["mb_s"]),
                     fmt(s["cpu_s_per_gib"], 3), ratio(s["cpu_s_per_gib"], ref and ref["cpu_s_per_gib"]),
                 ])
+            # verdict against the targets, judged against BOTH curl references (the stricter wins)
+            target = 1.0 if scheme == "http" else 0.9
+            for key, ref_cli, ref_lib in (("fio_mem", ref_mem, ref_lib_mem), ("fio_fd", ref_file, ref_lib_file)):
+                s = summary.get(key)
+                if not s or not ref_cli or not ref_lib:
+                    continue
+                r_tp = min(s["mb_s"] / ref_cli["mb_s"], s["mb_s"] / ref_lib["mb_s"])
+                r_cpu = max(s["cpu_s_per_gib"] / ref_cli["cpu_s_per_gib"], s["cpu_s_per_gib"] / ref_lib["cpu_s_per_gib"])
+                ok = r_tp >= target and r_cpu <= 1.0
+                verdicts.append(f"{scheme.upper()} {s['label'].strip('*')} ({s['source']}): throughput ratio "
+                                f"{r_tp:.2f} (target ≥ {target}), CPU ratio {r_cpu:.2f} (target ≤ 1.0) vs the "
+                                f"stricter of curl -T and libcurl: **{'PASS' if ok else 'FAIL'}**")
             title = "plain HTTP" if scheme == "http" else "TLS (nginx, self-signed CA made at bench time; every client trusts that CA)"
             sections.append(f"#### {title}\n\n" + table(
                 ["sender", "source", f"MB/s, median of {reps} (min–max)", "throughput ratio vs curl -T (same source kind)",
@@ -221,7 +234,9 @@ def bench_throughput(args, res: dict) -> str:
     ]
     if lib_reason:
         notes.append(f"**fio_put_part / fio_put_part_fd: NOT MEASURED in this run** — {lib_reason}")
-    return "\n\n".join(sections) + "\n\n" + "\n".join(f"- {n}" for n in notes)
+    res.setdefault("throughput", {})["verdicts"] = verdicts
+    head = ("**Against the targets:**\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n\n") if verdicts else ""
+    return head + "\n\n".join(sections) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
 # --------------------------------------------------------------------------------------------------------
