@@ -286,6 +286,7 @@ pub(crate) fn transport_error(e: ureq::Error, what: &str) -> Error {
     use ureq::Error as U;
     let (kind, msg) = match e {
         U::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t})")),
+        U::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => (ErrorKind::Tls, format!("TLS: {io}")),
         U::Io(io) => match io.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => (ErrorKind::Timeout, format!("timed out ({io})")),
             _ => (ErrorKind::Network, format!("connection error: {io}")),
