@@ -80,6 +80,22 @@ typedef struct fio_config fio_config;
 typedef struct fio_pairing fio_pairing;
 
 /**
+ * Opaque upload. Created by fio_upload_start or fio_upload_resume, freed with fio_upload_free.
+ *
+ * Thread safety: every function taking a `const fio_upload *` may be called from any thread, also
+ * while another thread is blocked in fio_upload_write or fio_upload_finish (e.g. fio_upload_stats,
+ * fio_upload_cancel). Feed it (write / file_grew / finish) from one thread at a time. Only
+ * fio_upload_free must not race with other calls.
+ */
+typedef struct fio_upload fio_upload;
+
+/**
+ * Opaque upload settings. Create with fio_upload_options_new, free with fio_upload_options_free.
+ * Not thread-safe while being set; copied by fio_upload_start, so it may be freed afterwards.
+ */
+typedef struct fio_upload_options fio_upload_options;
+
+/**
  * Opaque list of presigned upload URLs, in the order of the parts registered. Free with
  * fio_url_list_free. Its accessors are thread-safe.
  */
@@ -187,6 +203,108 @@ typedef void (*fio_token_cb)(void *userdata,
                              const char *access_token,
                              const char *refresh_token,
                              uint64_t expires_at);
+
+/**
+ * A snapshot of an upload's counters: passed to the progress callback and filled by
+ * fio_upload_stats / fio_upload_finish.
+ */
+typedef struct fio_progress {
+    /**
+     * Bytes recorded so far (pushed, or the file size the engine knows).
+     */
+    uint64_t bytes_recorded;
+    /**
+     * Bytes of finished parts plus bytes of parts on the wire now.
+     */
+    uint64_t bytes_sent;
+    /**
+     * Bytes of finished parts.
+     */
+    uint64_t bytes_done;
+    /**
+     * Parts uploaded.
+     */
+    uint32_t parts_done;
+    /**
+     * Parts cut so far (the final count once fio_upload_finish was called).
+     */
+    uint32_t parts_total;
+    /**
+     * Parts on the wire now.
+     */
+    uint32_t parts_in_flight;
+    /**
+     * Transient failures that were retried.
+     */
+    uint32_t retries;
+    /**
+     * Parts registered again after S3 rejected their URL (expired).
+     */
+    uint32_t reregistrations;
+    /**
+     * Send rate over the last second or so, bytes per second.
+     */
+    double throughput_bps;
+    /**
+     * Pushed bytes held in memory now, and the most held at once (never above the buffer budget).
+     */
+    uint64_t bytes_buffered;
+    uint64_t peak_bytes_buffered;
+    /**
+     * Seconds since the upload started.
+     */
+    double elapsed_secs;
+    /**
+     * true once every part is uploaded: the asset is complete.
+     */
+    bool complete;
+} fio_progress;
+
+/**
+ * Progress callback: `userdata` first, then the counters (valid for the call only). Runs on the
+ * upload's monitor thread (never on the caller's), at most every `interval_ms` while something
+ * changes, and once more when the upload completes, fails or is cancelled. Return 0 to go on; any
+ * other value cancels the upload (FIO_ERR_CANCELLED). It must not throw or longjmp, and must not call
+ * fio_upload_free on its own upload.
+ */
+typedef int (*fio_progress_cb)(void *userdata, const struct fio_progress *progress);
+
+/**
+ * Part state in fio_upload_part.
+ */
+typedef uint32_t fio_part_state;
+
+/**
+ * One part of an upload (per-part detail for the final status).
+ */
+typedef struct fio_upload_part {
+    /**
+     * Part number, from 1.
+     */
+    uint32_t number;
+    /**
+     * Where the part starts in the recording, and its size in bytes.
+     */
+    uint64_t offset;
+    uint64_t size;
+    /**
+     * The last part.
+     */
+    bool is_final;
+    /**
+     * FIO_PART_QUEUED / _SENDING / _DONE / _FAILED.
+     */
+    fio_part_state state;
+    /**
+     * PUT attempts made by the engine (each retry and each re-registration adds one).
+     */
+    uint32_t attempts;
+    /**
+     * Status of this part's last failure (FIO_OK if none), and its HTTP status (0 if none).
+     */
+    fio_status last_status;
+    uint16_t last_http_status;
+} fio_upload_part;
 
 /**
  * Success.
@@ -352,6 +470,26 @@ typedef void (*fio_token_cb)(void *userdata,
  * Everything.
  */
 #define FIO_LOG_TRACE 5
+
+/**
+ * Waiting for a worker (or for its bytes).
+ */
+#define FIO_PART_QUEUED 0
+
+/**
+ * Being registered or sent.
+ */
+#define FIO_PART_SENDING 1
+
+/**
+ * Uploaded.
+ */
+#define FIO_PART_DONE 2
+
+/**
+ * Failed; `last_status` says why.
+ */
+#define FIO_PART_FAILED 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -815,6 +953,196 @@ fio_status fio_config_set_log_callback(struct fio_config *config,
  * every client made from this config is freed. Errors: NULL_ARGUMENT (config).
  */
 fio_status fio_config_set_token_callback(struct fio_config *config, fio_token_cb callback, void *userdata);
+
+/**
+ * New upload options with the defaults: 3 workers, 32 MiB buffer budget for pushed bytes, parts of
+ * 5 MiB growing with the recording (any recording up to 5 TiB fits in 10,000 parts), no bandwidth cap,
+ * transient failures retried for 300 s per part, no progress callback, no state file, no file
+ * watching. NULL only if out of memory. Free with fio_upload_options_free.
+ */
+struct fio_upload_options *fio_upload_options_new(void);
+
+/**
+ * Free options. NULL is a no-op.
+ */
+void fio_upload_options_free(struct fio_upload_options *opts);
+
+/**
+ * Worker threads uploading parts in parallel, 1..=64 (default 3).
+ */
+fio_status fio_upload_options_set_concurrency(struct fio_upload_options *opts, uint32_t workers);
+
+/**
+ * Pushed bytes (fio_upload_write): the most bytes held in memory at once, in bytes (default 32 MiB;
+ * at least 2 x the first part size + 1, i.e. 10 MiB + 1 with the default parts). fio_upload_write
+ * blocks while it is full. Parts are capped at half of it.
+ */
+fio_status fio_upload_options_set_buffer_budget(struct fio_upload_options *opts, uint64_t bytes);
+
+/**
+ * Part sizes: `first_part_size` (>= 5 MiB, default 5 MiB), parts grow to (bytes so far /
+ * `growth_divisor`) (1..=1024, default 512), capped at `max_part_size` (<= 5 GiB, default 5 GiB).
+ * 0 keeps a value's default. Errors: INVALID_ARGUMENT when the plan breaks S3's limits.
+ */
+fio_status fio_upload_options_set_part_sizes(struct fio_upload_options *opts,
+                                             uint64_t first_part_size,
+                                             uint64_t growth_divisor,
+                                             uint64_t max_part_size);
+
+/**
+ * Cap on the send rate of all the upload's workers together, bytes per second; 0 = none (default).
+ */
+fio_status fio_upload_options_set_bandwidth_limit(struct fio_upload_options *opts, uint64_t bytes_per_second);
+
+/**
+ * Retries: a part keeps retrying transient failures (lost network, timeouts, 5xx, 429) for
+ * `deadline_ms` (default 300000) before the upload fails with that failure's status; the first wait
+ * is `first_backoff_ms` (default 500), doubling with jitter up to 30 s. 0 keeps a value's default.
+ */
+fio_status fio_upload_options_set_retry(struct fio_upload_options *opts,
+                                        uint64_t deadline_ms,
+                                        uint32_t first_backoff_ms);
+
+/**
+ * Progress callback (see fio_progress_cb), called at most every `interval_ms` (0: 100 ms, about 10
+ * calls a second). `userdata` is handed back as is. NULL `cb` removes it.
+ */
+fio_status fio_upload_options_set_progress(struct fio_upload_options *opts,
+                                           fio_progress_cb cb,
+                                           void *userdata,
+                                           uint32_t interval_ms);
+
+/**
+ * File that keeps the resume state (asset id, part table, finished parts), rewritten atomically
+ * after every change; give it to fio_upload_resume after a restart. NULL = none (default).
+ */
+fio_status fio_upload_options_set_state_file(struct fio_upload_options *opts, const char *path);
+
+/**
+ * File source: poll the file's size every `interval_ms` and upload what appeared (0 = off, the
+ * default: only fio_upload_file_grew reports growth).
+ */
+fio_status fio_upload_options_set_watch_interval(struct fio_upload_options *opts, uint32_t interval_ms);
+
+/**
+ * Name sent with the final part (`asset_name`), for an asset created with only an extension.
+ * NULL = none (default).
+ */
+fio_status fio_upload_options_set_final_name(struct fio_upload_options *opts, const char *name);
+
+/**
+ * Create a real-time asset (`params`, whose `realtime` and `filesize` are ignored) and start
+ * uploading it while it is recorded. `file_path` NULL: the bytes come from fio_upload_write;
+ * otherwise from that file, which must only grow by appending (bytes already written must never
+ * change), reported with fio_upload_file_grew or watched (fio_upload_options_set_watch_interval).
+ * `options` NULL = defaults. Blocks for the asset create only; parts go out on background threads.
+ * Writes the upload to `*out` (free with fio_upload_free). Errors: NULL_ARGUMENT, BAD_UTF8,
+ * INVALID_ARGUMENT, IO (file), CHANNEL_PAUSED, PAIRING_REQUIRED, and the asset create's errors.
+ */
+fio_status fio_upload_start(const struct fio_client *client,
+                            const struct fio_asset_params *params,
+                            const char *file_path,
+                            const struct fio_upload_options *options,
+                            struct fio_upload **out);
+
+/**
+ * Continue an upload after a restart from its state file (see fio_upload_options_set_state_file;
+ * the state file in `options` is ignored, `state_file` is used and kept up to date). Finished
+ * parts are not sent again. A file source continues from the file named in the state; a pushed-bytes
+ * source needs its bytes again from fio_upload_resume_offset on. Then go on as after
+ * fio_upload_start (file_grew / write, then finish). Errors: NULL_ARGUMENT, IO (state file or media
+ * file missing, malformed, or the file shrank), INVALID_ARGUMENT.
+ */
+fio_status fio_upload_resume(const struct fio_client *client,
+                             const char *state_file,
+                             const struct fio_upload_options *options,
+                             struct fio_upload **out);
+
+/**
+ * Pushed-bytes upload: append `len` recorded bytes (copied). Blocks while the buffer budget is full
+ * (backpressure) until workers have sent enough. Errors: NULL_ARGUMENT (data NULL with len > 0),
+ * WRONG_STATE (a file upload, or already finished), CANCELLED, LIMIT_EXCEEDED, or the failure that
+ * stopped the upload.
+ */
+fio_status fio_upload_write(const struct fio_upload *upload, const uint8_t *data, size_t len);
+
+/**
+ * File upload: the file now holds `new_size` bytes (smaller values are ignored). Cuts and queues
+ * every part whose bytes now exist; does not block on the network. Errors: NULL_ARGUMENT,
+ * WRONG_STATE (a pushed-bytes upload), CANCELLED, or the failure that stopped the upload.
+ */
+fio_status fio_upload_file_grew(const struct fio_upload *upload, uint64_t new_size);
+
+/**
+ * The recording ended: register the final part with the asset's size (for a file, its size now) and
+ * wait until every part is uploaded and the asset is complete. Writes the final counters to
+ * `*stats` if not NULL. Errors: CANCELLED, LIMIT_EXCEEDED (more than 5 TiB or 10,000 parts), or the
+ * failure that stopped the upload (fio_upload_part_info tells which part and why); the last error
+ * message names the part.
+ */
+fio_status fio_upload_finish(const struct fio_upload *upload, struct fio_progress *stats);
+
+/**
+ * Cancel the upload: workers stop at their next chunk, a blocked fio_upload_write or
+ * fio_upload_finish returns FIO_ERR_CANCELLED. Only stores an atomic flag: safe from any thread and
+ * from a signal handler. The state file is kept, so the upload can be resumed. NULL is a no-op.
+ */
+void fio_upload_cancel(const struct fio_upload *upload);
+
+/**
+ * Current counters into `*out`. Thread-safe. Errors: NULL_ARGUMENT.
+ */
+fio_status fio_upload_stats(const struct fio_upload *upload, struct fio_progress *out);
+
+/**
+ * The upload's final status so far: FIO_OK while it runs or once complete; otherwise the status of
+ * the failure that stopped it (FIO_ERR_CANCELLED after a cancel), and its message becomes the
+ * calling thread's last error.
+ */
+fio_status fio_upload_status(const struct fio_upload *upload);
+
+/**
+ * The asset's id. Valid until fio_upload_free; NULL if `upload` is NULL.
+ */
+const char *fio_upload_asset_id(const struct fio_upload *upload);
+
+/**
+ * Pushed-bytes upload after fio_upload_resume: the offset of the first byte to push again (0 for a
+ * new upload or a file upload, or if `upload` is NULL).
+ */
+uint64_t fio_upload_resume_offset(const struct fio_upload *upload);
+
+/**
+ * Number of parts cut so far (0 if `upload` is NULL).
+ */
+size_t fio_upload_part_count(const struct fio_upload *upload);
+
+/**
+ * Detail of part `index` (0-based; part number index + 1) into `*out`. Errors: NULL_ARGUMENT,
+ * INVALID_ARGUMENT (index out of range).
+ */
+fio_status fio_upload_part_info(const struct fio_upload *upload, size_t index, struct fio_upload_part *out);
+
+/**
+ * Free an upload: if it is not complete it is cancelled first (the state file is kept for resume);
+ * waits until its threads have ended, so no progress callback runs after this returns. NULL is a
+ * no-op. No other call may use the upload during or after this.
+ */
+void fio_upload_free(struct fio_upload *upload);
+
+/**
+ * Upload a complete file in one call: `params.realtime` true makes a real-time asset whose parts
+ * (planned by the library) are registered and sent in parallel; false makes a basic asset and sends
+ * the parts the server asked for (chunk = ceil(size / URLs)) in parallel. Blocks until the asset is
+ * complete; writes the final counters to `*stats` if not NULL. `options` NULL = defaults (the state
+ * file and watch interval are ignored here). Errors: as fio_upload_start and fio_upload_finish; a
+ * basic upload whose URL S3 rejects fails with URL_EXPIRED (basic URLs cannot be renewed).
+ */
+fio_status fio_upload_file(const struct fio_client *client,
+                           const struct fio_asset_params *params,
+                           const char *path,
+                           const struct fio_upload_options *options,
+                           struct fio_progress *stats);
 
 #ifdef __cplusplus
 }  // extern "C"
