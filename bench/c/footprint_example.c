@@ -15,10 +15,10 @@
 
 int main(int argc, char **argv) {
     fio_config *cfg = fio_config_new();
+    fio_config_set_allow_http(cfg, true);
     fio_config_set_base_url(cfg, "https://api.frame.io");
     fio_config_set_client_id(cfg, "footprint");
     fio_config_set_client_secret(cfg, "footprint");
-    fio_config_set_allow_http(cfg, true);
     fio_client *client = NULL;
     fio_status st = fio_client_new(cfg, &client);
     fio_config_free(cfg);
@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
         int fd = open(argv[2], O_RDONLY);
         struct stat sb;
         if (fd < 0 || fstat(fd, &sb) != 0) { perror(argv[2]); return 1; }
-        st = fio_put_part_fd(client, argv[1], fd, 0, (uint64_t)sb.st_size, "video/quicktime");
+        st = fio_put_part_fd(client, argv[1], fd, 0, (uint64_t)sb.st_size, "video/quicktime", NULL, NULL);
         close(fd);
         printf("%s\n", fio_status_str(st));
     }

@@ -41,10 +41,10 @@ int main(int argc, char **argv) {
     fio_config *cfg = fio_config_new();
     fio_status st;
     /* the PUT goes to the URL alone; the base URL and credentials only have to be valid */
+    if ((st = fio_config_set_allow_http(cfg, true))) fail("allow http", st);
     if ((st = fio_config_set_base_url(cfg, "http://127.0.0.1:9"))) fail("base url", st);
     if ((st = fio_config_set_client_id(cfg, "fio-bench"))) fail("client id", st);
     if ((st = fio_config_set_client_secret(cfg, "fio-bench-secret"))) fail("client secret", st);
-    if ((st = fio_config_set_allow_http(cfg, true))) fail("allow http", st);
     if (ca) {
         size_t n = 0;
         unsigned char *pem = bu_slurp(ca, &n);
@@ -74,8 +74,8 @@ int main(int argc, char **argv) {
     double u0, s0, u1, s1;
     bu_cpu(&u0, &s0);
     double t0 = bu_now();
-    if (buf) st = fio_put_part(client, url, buf, len, "video/quicktime");
-    else st = fio_put_part_fd(client, url, fd, 0, (uint64_t)len, "video/quicktime");
+    if (buf) st = fio_put_part(client, url, buf, len, "video/quicktime", NULL, NULL);
+    else st = fio_put_part_fd(client, url, fd, 0, (uint64_t)len, "video/quicktime", NULL, NULL);
     double t1 = bu_now();
     bu_cpu(&u1, &s1);
     atomic_store(&sampling, 0);

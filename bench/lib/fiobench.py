@@ -164,7 +164,7 @@ def build_c_with_library(name: str, need=(), static=False) -> Path:
     out = WORK / "bin" / (name + ("-static" if static else ""))
     out.parent.mkdir(parents=True, exist_ok=True)
     if static:
-        link = [str(lib["a"]), *native_static_libs()]
+        link = ["-Wl,--gc-sections", str(lib["a"]), *native_static_libs()]
     else:
         link = ["-L", str(lib["so"].parent), "-lframeio_c2c", f"-Wl,-rpath,{lib['so'].parent}"]
     cmd = ["gcc", *CFLAGS, "-I", str(ROOT / "include"), "-I", str(BENCH / "c"), "-o", str(out), str(src), *link,
@@ -215,7 +215,10 @@ http {{
     ssl_certificate {dir}/server.pem;
     ssl_certificate_key {dir}/server.key;
     ssl_protocols TLSv1.2 TLSv1.3;
+    # "store": keeps the body (WebDAV PUT into tmpfs) and answers after the last byte is stored
     location /put/ {{ root {shm}/root; dav_methods PUT; create_full_put_path on; }}
+    # "discard": reads and drops the body (nginx's discard path), no copy to storage
+    location /discard/ {{ return 204; }}
   }}
 }}
 """
