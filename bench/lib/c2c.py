@@ -29,7 +29,7 @@ def pair(api: str, client_id: str, verify=True, timeout=60.0) -> dict:
                "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": code["device_code"]}
         r = s.post(f"{api}/v2/auth/token", files={k: (None, v) for k, v in tok.items()}, headers=h, verify=verify)
         if r.status_code == 200:
-            return r.json()
+            return dict(r.json(), client_id=client_id)
         err = r.json().get("error") if r.headers.get("content-type", "").startswith("application/json") else r.text
         if err == "slow_down":
             interval += 1

@@ -41,7 +41,8 @@ def engine_binary():
 
 def engine_env(emu: Emulator, tokens: dict) -> dict:
     env = dict(os.environ)
-    env.update(FIO_BENCH_API=emu.api, FIO_BENCH_ACCESS_TOKEN=tokens["access_token"],
+    env.update(FIO_BENCH_API=emu.api, FIO_BENCH_CLIENT_ID=tokens["client_id"],
+               FIO_BENCH_ACCESS_TOKEN=tokens["access_token"],
                FIO_BENCH_REFRESH_TOKEN=tokens.get("refresh_token", ""))
     if emu.ca:
         env["FIO_BENCH_CA"] = emu.ca
