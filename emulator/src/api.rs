@@ -490,6 +490,14 @@ fn touch_device(app: &App, client_id: &str, req: &Request<Incoming>) {
     }
 }
 
+/// The asset exists and belongs to this device (others' assets look unknown: 404).
+fn owns(app: &App, asset_id: &str, client_id: &str) -> bool {
+    app.lock()
+        .assets
+        .get(asset_id)
+        .is_some_and(|a| a.client_id == client_id)
+}
+
 fn channel_paused_at(st: &crate::state::Inner, channel: i64, t: f64) -> bool {
     st.pauses
         .get(&channel)
@@ -657,9 +665,10 @@ pub fn basic_plan(
     if filesize == 0 {
         return Ok(vec![0]);
     }
+    // floor, not ceil: every non-final part is then at least part_size (>= 5 MiB).
     let n = match requested {
         Some(n) => n,
-        None => filesize.div_ceil(part_size).clamp(1, MAX_PARTS),
+        None => (filesize / part_size).clamp(1, MAX_PARTS),
     };
     if n == 0 || n > MAX_PARTS {
         return Err("parts must be between 1 and 10000".into());
@@ -749,12 +758,7 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         if uuid::Uuid::parse_str(v).is_err() {
             return bad_request("auto_version_id must be a UUID");
         }
-        if !app
-            .lock()
-            .assets
-            .get(v)
-            .is_some_and(|a| a.client_id == client_id)
-        {
+        if !owns(app, v, &client_id) {
             return not_found("auto_version_id does not name a known asset");
         }
     }
@@ -905,12 +909,7 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
         Err(r) => return r,
     };
     touch_device(app, &client_id, &req);
-    if !app
-        .lock()
-        .assets
-        .get(id)
-        .is_some_and(|a| a.client_id == client_id)
-    {
+    if !owns(app, id, &client_id) {
         return not_found("Asset not found");
     }
     if crate::form::essence(header(&req, "content-type")) != "application/json" {
@@ -1091,12 +1090,7 @@ async fn comment(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
         Err(r) => return r,
     };
     touch_device(app, &client_id, &req);
-    if !app
-        .lock()
-        .assets
-        .get(id)
-        .is_some_and(|a| a.client_id == client_id)
-    {
+    if !owns(app, id, &client_id) {
         return not_found("Asset not found");
     }
     if crate::form::essence(header(&req, "content-type")) != "application/json" {

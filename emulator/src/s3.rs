@@ -67,45 +67,76 @@ pub fn signed_headers_ok(req: &Request<Incoming>) -> Option<bool> {
     Some(present && unsigned_amz_headers(req, &signed).is_empty())
 }
 
+/// A request body handed to s3s that gives itself back if s3s answers without reading it,
+/// so the emulator can drain it: clients then see the error status instead of a broken pipe.
+struct ReturnOnDrop {
+    inner: Option<Incoming>,
+    slot: Arc<std::sync::Mutex<Option<Incoming>>>,
+}
+
+impl http_body::Body for ReturnOnDrop {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.inner.as_mut() {
+            Some(b) => std::pin::Pin::new(b).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner
+            .as_ref()
+            .map(|b| b.size_hint())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ReturnOnDrop {
+    fn drop(&mut self) {
+        if let Some(b) = self.inner.take() {
+            if !http_body::Body::is_end_stream(&b) {
+                if let Ok(mut slot) = self.slot.lock() {
+                    *slot = Some(b);
+                }
+            }
+        }
+    }
+}
+
+/// Error answer after draining the request body (see `ReturnOnDrop`).
+async fn refuse(req: Request<Incoming>, r: Resp) -> Resp {
+    let _ = crate::server::drain(req.into_body(), MAX_PART).await;
+    r
+}
+
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     if req.method() == Method::PUT || req.method() == Method::POST {
         if let Some(te) = req.headers().get("transfer-encoding") {
-            let te = String::from_utf8_lossy(te.as_bytes()).to_string();
-            return s3_error(
-                501,
-                "NotImplemented",
-                "A header you provided implies functionality that is not implemented",
-                &format!(
-                    "<Header>Transfer-Encoding</Header><HeaderValue>{}</HeaderValue>",
-                    xml_escape(&te)
-                ),
-            );
+            let te = xml_escape(&String::from_utf8_lossy(te.as_bytes()));
+            let extra =
+                format!("<Header>Transfer-Encoding</Header><HeaderValue>{te}</HeaderValue>");
+            let msg = "A header you provided implies functionality that is not implemented";
+            return refuse(req, s3_error(501, "NotImplemented", msg, &extra)).await;
         }
         let Some(len) = req.headers().get("content-length") else {
-            return s3_error(
-                411,
-                "MissingContentLength",
-                "You must provide the Content-Length HTTP header.",
-                "",
-            );
+            let msg = "You must provide the Content-Length HTTP header.";
+            return s3_error(411, "MissingContentLength", msg, "");
         };
         let len: Option<u64> = len.to_str().ok().and_then(|s| s.trim().parse().ok());
         match len {
-            None => {
-                return s3_error(
-                    400,
-                    "InvalidArgument",
-                    "Content-Length is not a valid number",
-                    "",
-                )
-            }
+            None => return s3_error(400, "InvalidArgument", "Bad Content-Length", ""),
             Some(n) if n > MAX_PART => {
-                return s3_error(
-                    400,
-                    "EntityTooLarge",
-                    "Your proposed upload exceeds the maximum allowed size",
-                    "",
-                )
+                let msg = "Your proposed upload exceeds the maximum allowed size";
+                return s3_error(400, "EntityTooLarge", msg, "");
             }
             _ => {}
         }
@@ -113,33 +144,38 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     if let Some(signed) = signed_list(&req) {
         let unsigned = unsigned_amz_headers(&req, &signed);
         if !unsigned.is_empty() {
-            return s3_error(
-                403,
-                "AccessDenied",
-                "There were headers present in the request which were not signed",
-                &format!(
-                    "<HeadersNotSigned>{}</HeadersNotSigned>",
-                    xml_escape(&unsigned.join(", "))
-                ),
+            let extra = format!(
+                "<HeadersNotSigned>{}</HeadersNotSigned>",
+                xml_escape(&unsigned.join(", "))
             );
+            let msg = "There were headers present in the request which were not signed";
+            return refuse(req, s3_error(403, "AccessDenied", msg, &extra)).await;
         }
     }
     let Some(svc) = app.s3svc.get() else {
         return s3_error(503, "ServiceUnavailable", "Starting up", "");
     };
-    match svc.call(req.map(s3s::Body::from)).await {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let req = req.map(|b| {
+        s3s::Body::http_body_unsync(ReturnOnDrop {
+            inner: Some(b),
+            slot: slot.clone(),
+        })
+    });
+    let result = svc.call(req).await;
+    let unread = slot.lock().ok().and_then(|mut s| s.take());
+    if let Some(body) = unread {
+        let _ = crate::server::drain(body, MAX_PART).await;
+    }
+    match result {
         Ok(resp) => resp.map(|b| {
             b.map_err(|e| -> crate::server::BoxError { e })
                 .boxed_unsync()
         }),
         Err(e) => {
             eprintln!("fio-emulator: s3s error: {e:?}");
-            s3_error(
-                500,
-                "InternalError",
-                "We encountered an internal error. Please try again.",
-                "",
-            )
+            let msg = "We encountered an internal error. Please try again.";
+            s3_error(500, "InternalError", msg, "")
         }
     }
 }
