@@ -1,0 +1,79 @@
+"""Small helpers shared by the modules: string conversion, library-owned strings, blocking calls."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Callable, Optional, Union
+
+from ._lib import lib
+from .errors import InvalidArgumentError, Status, check
+
+StrLike = Union[str, bytes]
+
+
+def enc(value: StrLike, what: str) -> bytes:
+    """``str`` -> UTF-8 bytes; ``bytes`` as is. Refuses an embedded NUL (C would cut the string there)
+    and other types."""
+    if isinstance(value, str):
+        b = value.encode("utf-8")
+    elif isinstance(value, (bytes, bytearray)):
+        b = bytes(value)
+    elif isinstance(value, os.PathLike):
+        b = os.fsencode(value)
+    else:
+        raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+    if b"\0" in b:
+        raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"{what} contains a NUL character")
+    return b
+
+
+def enc_opt(value: Optional[StrLike], what: str) -> Optional[bytes]:
+    return None if value is None else enc(value, what)
+
+
+def dec(value: Optional[bytes]) -> Optional[str]:
+    return None if value is None else value.decode("utf-8", "replace")
+
+
+def take_string(ptr: ctypes.c_void_p) -> str:
+    """Copy a string the library returned through ``char **`` and release it with fio_string_free."""
+    if not ptr.value:
+        return ""
+    try:
+        return ctypes.string_at(ptr.value).decode("utf-8", "replace")
+    finally:
+        lib().fio_string_free(ptr)
+
+
+def blocking(call: Callable[[], int], cancel: Callable[[], None]) -> None:
+    """Run a long foreign call and raise its error.
+
+    On the main thread the call runs on a helper thread so that Ctrl-C still works: a
+    KeyboardInterrupt calls ``cancel()`` (async-signal-safe in the library), waits for the call to
+    return and is raised again. The error detail is read on the thread that made the call.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        check(call())
+        return
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            check(call())
+        except BaseException as e:  # delivered to the caller below
+            box["e"] = e
+
+    t = threading.Thread(target=run, name="frameio-c2c-call", daemon=True)
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.2)
+    except KeyboardInterrupt:
+        cancel()
+        t.join()
+        raise
+    if "e" in box:
+        e = box.pop("e")
+        raise e
