@@ -1046,6 +1046,14 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
                 ));
             }
         }
+        if !finals.is_empty()
+            && a.final_part.is_some()
+            && a.filesize != asset_filesize.map(|s| s as u64)
+        {
+            return bad_request(
+                "asset_filesize differs from the one registered with the final part",
+            );
+        }
         let mut fresh = false;
         for (n, size, is_final) in &req_parts {
             a.parts.entry(*n).or_insert_with(|| {

@@ -176,8 +176,17 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
             json_response(200, &json!({"expired": n}))
         }
         (Method::GET, ["requests"]) => {
+            // `?since=ID` returns only newer entries, so pollers need not re-read the whole log.
+            let since = req
+                .uri()
+                .query()
+                .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "since"))
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap_or(0);
             let st = app.lock();
-            json_response(200, &serde_json::to_value(&st.log).unwrap_or(Value::Null))
+            let entries: Vec<&crate::state::LogEntry> =
+                st.log.iter().filter(|e| e.id > since).collect();
+            json_response(200, &serde_json::to_value(entries).unwrap_or(Value::Null))
         }
         (Method::DELETE, ["requests"]) => {
             app.lock().log.clear();
@@ -302,8 +311,8 @@ fn parse_fault(b: &Map<String, Value>) -> Result<Fault, String> {
     }
     let mut actions = Vec::new();
     if let Some(status) = u("status")? {
-        if !(100..=599).contains(&status) {
-            return Err("status must be 100..599".into());
+        if !(200..=599).contains(&status) {
+            return Err("status must be 200..599".into());
         }
         let mut headers = Vec::new();
         match b.get("headers") {

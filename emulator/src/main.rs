@@ -147,8 +147,16 @@ async fn run(cfg: config::Config) -> Result<(), String> {
         }
     );
 
-    // Run until killed; SIGINT ends it cleanly.
-    let _ = tokio::signal::ctrl_c().await;
+    // Run until SIGINT or SIGTERM; a temp data dir we made ourselves is removed then.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("signal handler: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    if cfg.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
     Ok(())
 }
 

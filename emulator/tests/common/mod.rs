@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sha2::Digest;
 
 pub const SECRET: &str = "fio-emulator-secret";
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -391,7 +390,8 @@ pub fn try_req(
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    sha2::Sha256::digest(data)
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
