@@ -39,6 +39,7 @@ from .errors import (
     UploadError,
 )
 from .client import SIZE_NONE, Asset, Client, LogLevel, Pairing, Part, Tokens
+from .upload import PartState, Progress, Upload, UploadPart
 
 
 def library_version() -> str:
@@ -67,6 +68,10 @@ __all__ = [
     "Asset",
     "Part",
     "LogLevel",
+    "Upload",
+    "Progress",
+    "UploadPart",
+    "PartState",
     "SIZE_NONE",
     "Status",
     "FrameioError",

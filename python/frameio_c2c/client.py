@@ -28,6 +28,7 @@ from typing import (
 from . import _lib as C
 from ._lib import lib
 from ._util import StrLike, blocking, dec, enc, enc_opt, take_string
+from .upload import Progress, ProgressCallback, Upload, PathLike
 from .errors import (
     AuthError,
     CancelledError,
@@ -113,8 +114,8 @@ class _PartProgress:
         self.fn = fn
         self.error: Optional[BaseException] = None
         self.sent = 0
-        # None passes a NULL function pointer (no callback).
-        self.cfunc = C.fio_part_progress_cb(self._call) if fn is not None else None
+        # A prototype called without arguments is a NULL function pointer (no callback).
+        self.cfunc = C.fio_part_progress_cb(self._call) if fn is not None else C.fio_part_progress_cb()
 
     def _call(self, _userdata: Optional[int], n: int) -> int:
         try:
@@ -511,16 +512,7 @@ class Client:
             raise InvalidArgumentError(Status.INVALID_ARGUMENT, "a real-time asset takes no filesize")
         if not realtime and filesize is None:
             raise InvalidArgumentError(Status.INVALID_ARGUMENT, "a basic asset needs filesize")
-        keep = (enc_opt(name, "name"), enc_opt(extension, "extension"), enc(filetype, "filetype"))
-        p = C.fio_asset_params()
-        lib().fio_asset_params_init(byref(p))
-        p.name, p.extension, p.filetype = keep
-        p.filesize = int(filesize or 0)
-        p.realtime = bool(realtime)
-        if channel is not None:
-            p.has_channel, p.channel = True, int(channel)
-        if offset is not None:
-            p.has_offset, p.offset = True, int(offset)
+        p, _keep = _asset_params(name, filetype, filesize, realtime, extension, channel, offset)
         out = POINTER(C.fio_asset)()
         L = lib()
         check(L.fio_asset_create(self._p(), byref(p), byref(out)))
@@ -624,7 +616,140 @@ class Client:
             raise err
 
 
+    # -- the upload engine ---------------------------------------------------------------------------
+
+    def upload(
+        self,
+        name: Optional[StrLike],
+        filetype: StrLike,
+        *,
+        path: Optional[PathLike] = None,
+        extension: Optional[StrLike] = None,
+        channel: Optional[int] = None,
+        offset: Optional[int] = None,
+        progress: Optional[ProgressCallback] = None,
+        progress_interval: float = 0.1,
+        concurrency: Optional[int] = None,
+        buffer_budget: Optional[int] = None,
+        first_part_size: Optional[int] = None,
+        growth_divisor: Optional[int] = None,
+        max_part_size: Optional[int] = None,
+        bandwidth_limit: Optional[int] = None,
+        retry_deadline: Optional[float] = None,
+        retry_backoff: Optional[float] = None,
+        state_file: Optional[PathLike] = None,
+        watch_interval: Optional[float] = None,
+        final_name: Optional[StrLike] = None,
+    ) -> Upload:
+        """Create a real-time asset and upload a recording to it while it is recorded.
+
+        Without ``path`` the bytes come from :meth:`Upload.write`; with ``path`` from that file, which
+        must only grow by appending (report growth with :meth:`Upload.file_grew`, or set
+        ``watch_interval`` seconds to let the engine poll its size). Then call
+        :meth:`Upload.finish` (or use the upload as a context manager).
+
+        Args:
+            name: asset name with extension ("A001_C002.mov"), or None with ``extension`` (then
+                ``final_name`` names it when the recording ends).
+            filetype: MIME type ("video/quicktime"); also each part's Content-Type.
+            channel, offset: see :meth:`create_asset`.
+            progress: ``progress(Progress)`` on a library thread about every ``progress_interval``
+                seconds and once at the end; returning False cancels; an exception cancels the upload
+                and is raised again by :meth:`Upload.finish`.
+            concurrency: parallel part uploads (default 3).
+            buffer_budget: most written bytes held in memory (default 32 MiB); ``write`` blocks above.
+            first_part_size, growth_divisor, max_part_size: part sizing (5 MiB parts growing with the
+                recording by default).
+            bandwidth_limit: cap on the send rate, bytes/s.
+            retry_deadline, retry_backoff: seconds a part keeps retrying transient failures (300), and
+                the first wait (0.5).
+            state_file: keep resume state there (see :meth:`resume_upload`).
+        """
+        from . import upload as U
+
+        params, keep = _asset_params(name, filetype, None, True, extension, channel, offset)
+        opts = U.UploadOptions(
+            progress=progress,
+            progress_interval=progress_interval,
+            concurrency=concurrency,
+            buffer_budget=buffer_budget,
+            first_part_size=first_part_size,
+            growth_divisor=growth_divisor,
+            max_part_size=max_part_size,
+            bandwidth_limit=bandwidth_limit,
+            retry_deadline=retry_deadline,
+            retry_backoff=retry_backoff,
+            state_file=state_file,
+            watch_interval=watch_interval,
+            final_name=final_name,
+        )
+        return U.start(self, params, path, opts)
+
+    def resume_upload(
+        self,
+        state_file: PathLike,
+        *,
+        progress: Optional[ProgressCallback] = None,
+        **options: Any,
+    ) -> Upload:
+        """Continue an upload after a restart from its ``state_file``. Finished parts are not sent
+        again. A file source continues from its file; a written-bytes source needs its bytes again
+        from :attr:`Upload.resume_offset` on. Options as for :meth:`upload`."""
+        from . import upload as U
+
+        return U.resume(self, state_file, U.UploadOptions(progress=progress, **options))
+
+    def upload_file(
+        self,
+        path: PathLike,
+        name: Optional[StrLike],
+        filetype: StrLike,
+        *,
+        realtime: bool = True,
+        channel: Optional[int] = None,
+        offset: Optional[int] = None,
+        progress: Optional[ProgressCallback] = None,
+        **options: Any,
+    ) -> Progress:
+        """Upload a complete file in one blocking call (parallel parts): a real-time asset by default,
+        or a basic one (``realtime=False``). ``name`` defaults to the file's name. Returns the final
+        counters. Options as for :meth:`upload`."""
+        from . import upload as U
+
+        if name is None:
+            name = os.path.basename(os.fspath(path))  # type: ignore[arg-type]
+        size = os.stat(path).st_size
+        params, keep = _asset_params(name, filetype, None if realtime else size, realtime, None, channel, offset)
+        return U.upload_file(self, params, path, U.UploadOptions(progress=progress, **options))
+
+
 # ---------------------------------------------------------------------------------------------------------
+
+
+def _asset_params(
+    name: Optional[StrLike],
+    filetype: StrLike,
+    filesize: Optional[int],
+    realtime: bool,
+    extension: Optional[StrLike],
+    channel: Optional[int],
+    offset: Optional[int],
+) -> Tuple[C.fio_asset_params, Tuple[Optional[bytes], ...]]:
+    """The params struct, and the encoded strings it points into (keep them alive for the call)."""
+    keep = (enc_opt(name, "name"), enc_opt(extension, "extension"), enc(filetype, "filetype"))
+    p = C.fio_asset_params()
+    lib().fio_asset_params_init(byref(p))
+    p.name, p.extension, p.filetype = keep
+    size = int(filesize or 0)
+    if not 0 <= size < 1 << 64:
+        raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"filesize out of range: {size}")
+    p.filesize = size
+    p.realtime = bool(realtime)
+    if channel is not None:
+        p.has_channel, p.channel = True, int(channel)
+    if offset is not None:
+        p.has_offset, p.offset = True, int(offset)
+    return p, keep
 
 
 def _ms(seconds: Optional[float]) -> int:

@@ -38,15 +38,15 @@ def unique(prefix: str) -> str:
 class Emulator:
     """A running fio-emulator process and its control API."""
 
-    def __init__(self, extra_args: Optional[List[str]] = None) -> None:
+    def __init__(self, extra_args: Optional[List[str]] = None, auto_approve: bool = True) -> None:
         bin_path = os.environ.get("FIO_EMULATOR_BIN") or str(ROOT / "target" / "debug" / "fio-emulator")
         if not Path(bin_path).is_file():
             pytest.fail(f"fio-emulator not found at {bin_path}: run `make emulator` or set FIO_EMULATOR_BIN")
         self.data_dir = tempfile.mkdtemp(prefix="fio-py-emu-")
         args = [
             bin_path, "--port", "0", "--s3-port", "0", "--data-dir", self.data_dir,
-            "--auto-approve", "--poll-interval", "0.2", "--quiet",
-        ] + (extra_args or [])
+            "--poll-interval", "0.2", "--quiet",
+        ] + (["--auto-approve"] if auto_approve else []) + (extra_args or [])
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
@@ -95,11 +95,15 @@ def emulator() -> Iterator[Emulator]:
     emu.stop()
 
 
-@pytest.fixture
-def make_client(emulator: Emulator) -> Iterator[Callable[..., fio.Client]]:
-    """A factory for clients of the session's emulator (each with its own client id by default)."""
-    made: List[fio.Client] = []
+@pytest.fixture(scope="module")
+def manual_emulator() -> Iterator[Emulator]:
+    """An emulator that does not approve pairing codes by itself."""
+    emu = Emulator(auto_approve=False)
+    yield emu
+    emu.stop()
 
+
+def client_factory(emulator: Emulator, made: List[fio.Client]) -> Callable[..., fio.Client]:
     def make(**kw: Any) -> fio.Client:
         kw.setdefault("client_version", "1.2.3")
         kw.setdefault("base_url", emulator.api)
@@ -113,7 +117,14 @@ def make_client(emulator: Emulator) -> Iterator[Callable[..., fio.Client]]:
         made.append(c)
         return c
 
-    yield make
+    return make
+
+
+@pytest.fixture
+def make_client(emulator: Emulator) -> Iterator[Callable[..., fio.Client]]:
+    """A factory for clients of the session's emulator (each with its own client id by default)."""
+    made: List[fio.Client] = []
+    yield client_factory(emulator, made)
     for c in made:
         c.close()
 
