@@ -27,6 +27,7 @@ emulator:
 ## test: every test — Rust unit and integration tests, C tests, Python tests
 test: emulator
 	$(MAKE) test-rust
+	$(MAKE) test-c
 
 test-rust: emulator
 	$(CARGO) test --workspace
@@ -44,3 +45,33 @@ bench:
 ## bench-quick: the same with smaller sizes and fewer repetitions
 bench-quick:
 	bash bench/run.sh --quick
+
+.PHONY: demo test-upload test-upload-c
+
+## demo: record a live test pattern with ffmpeg and upload it while it records (emulator, auto-approve);
+## FILE=clip.mov replays a file at its own bitrate; FRAMEIO_CLIENT_ID/FRAMEIO_CLIENT_SECRET pair with Frame.io
+demo:
+	bash demo/run.sh
+
+## test-upload: the upload engine's unit tests and its Rust tests against the emulator
+test-upload: emulator
+	$(CARGO) test -p frameio-c2c --lib upload::
+	$(CARGO) test -p frameio-c2c --test upload_engine
+
+## test-upload-c: the upload engine through the C API against the emulator (growing file, kill -9 + resume, faults)
+test-upload-c: emulator release
+	bash tests/c/test_upload.sh
+
+.PHONY: header examples test-c
+
+## header: regenerate include/frameio_c2c.h from src/ffi with cbindgen (a cargo test fails when it is stale)
+header:
+	FIO_UPDATE_HEADER=1 $(CARGO) test -p frameio-c2c --test header
+
+## examples: the C examples in examples-c/build/{static,shared} (-Wall -Wextra -Werror)
+examples:
+	$(MAKE) -C examples-c TARGET_DIR=$(TARGET_DIR)
+
+## test-c: C tests against a fresh emulator (plain, shared, ASan, valgrind) and the 50 MB real-time media upload
+test-c: emulator examples
+	$(MAKE) -C tests/c TARGET_DIR=$(TARGET_DIR) run asan valgrind media
