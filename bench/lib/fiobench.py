@@ -16,6 +16,7 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 WORK = Path(os.environ.get("FIO_BENCH_WORK", "/tmp/fio-bench"))
 SHM = Path(os.environ.get("FIO_BENCH_SHM", "/dev/shm/fio-bench"))
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 class Skip(Exception):

@@ -23,6 +23,8 @@ def main() -> int:
     a = ap.parse_args()
     r = c2c.naive_upload(a.api, a.token, a.path, os.path.basename(a.path) + ".mov", filetype="video/quicktime",
                          threads=a.threads, verify=a.cacert or True)
+    with open("/proc/self/status") as f:
+        r["vmhwm_kib"] = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     print(json.dumps(r))
     return 0
 
