@@ -26,6 +26,7 @@ def main() -> int:
     s = requests.Session()
     deadline = time.monotonic() + a.timeout
     first = True
+    t_completing = {}  # asset id -> first time seen assembling (every byte received, S3 completion running)
     while time.monotonic() < deadline:
         try:
             assets = s.get(f"{a.api}/_emulator/assets", timeout=5).json()
@@ -39,8 +40,13 @@ def main() -> int:
         for asset in assets:
             if asset.get("id") in exclude:
                 continue
+            parts = asset.get("parts") or []
+            if (asset.get("state") not in ("uploaded", "failed") and parts and any(p.get("is_final") for p in parts)
+                    and all(p.get("uploaded") for p in parts)):
+                t_completing.setdefault(asset["id"], t)  # every part received; the emulator is assembling
             if asset.get("state") in ("uploaded", "failed"):
                 print(json.dumps({"id": asset["id"], "state": asset["state"], "t_complete": t,
+                                  "t_completing": t_completing.get(asset["id"]),
                                   "parts": asset.get("parts", []), "filesize": asset.get("filesize"),
                                   "failure": asset.get("failure")}), flush=True)
                 return 0 if asset["state"] == "uploaded" else 1
