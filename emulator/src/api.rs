@@ -1000,7 +1000,7 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
     }
 
     // Validate against the asset, then register atomically.
-    let (key, upload_id, filetype, fresh) = {
+    let (key, upload_id, filetype) = {
         let mut st = app.lock();
         let Some(a) = st.assets.get_mut(id) else {
             return not_found("Asset not found");
@@ -1054,15 +1054,11 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
                 "asset_filesize differs from the one registered with the final part",
             );
         }
-        let mut fresh = false;
         for (n, size, is_final) in &req_parts {
-            a.parts.entry(*n).or_insert_with(|| {
-                fresh = true;
-                Part {
-                    size: *size,
-                    is_final: *is_final,
-                    uploaded: None,
-                }
+            a.parts.entry(*n).or_insert(Part {
+                size: *size,
+                is_final: *is_final,
+                uploaded: None,
             });
         }
         if finals.len() == 1 && a.final_part.is_none() {
@@ -1075,14 +1071,8 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
                 a.default_name = false;
             }
         }
-        (
-            a.key.clone(),
-            a.upload_id.clone(),
-            a.filetype.clone(),
-            fresh,
-        )
+        (a.key.clone(), a.upload_id.clone(), a.filetype.clone())
     };
-    let _ = fresh;
     let urls: Vec<String> = req_parts
         .iter()
         .map(|(n, _, _)| crate::s3::presign(app, &key, &upload_id, *n, &filetype))

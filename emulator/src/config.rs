@@ -190,9 +190,8 @@ fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
 
 fn secs(flag: &str, v: &str) -> Result<f64, String> {
     match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!(
-            "{flag}: expected a positive number of seconds, got {v:?}"
-        )),
+        // The upper bound keeps Duration/Instant arithmetic far from overflow (about 31 years).
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 1e9 => Ok(x),
+        _ => Err(format!("{flag}: expected seconds in (0, 1e9], got {v:?}")),
     }
 }

@@ -335,6 +335,11 @@ impl App {
             };
         }
         let now = Instant::now();
+        // Forget idle buckets now and then so made-up tokens cannot grow the map forever.
+        if st.buckets.len() > 10_000 {
+            let idle = std::time::Duration::from_millis(rs.window_ms.saturating_mul(2));
+            st.buckets.retain(|_, (_, t)| now.duration_since(*t) < idle);
+        }
         let limit = rs.limit as f64;
         let leak_per_ms = limit / rs.window_ms as f64;
         let entry = st.buckets.entry(key.to_string()).or_insert((0.0, now));
