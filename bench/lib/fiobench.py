@@ -320,6 +320,11 @@ def emulator_bin() -> Path:
     raise Skip("the emulator binary (target/release/fio-emulator) does not exist")
 
 
+def emulator_kind() -> str:
+    p = emulator_bin()
+    return "release build" if p.parent.name == "release" else "DEBUG build (the release build was missing)"
+
+
 class Emulator:
     def __init__(self, netns=None, host="127.0.0.1", extra=(), name="emu"):
         self.netns, self.host, self.extra, self.name = netns, host, list(extra), name

@@ -181,7 +181,7 @@ def memory(args, res):
             + "\n- Peak RSS is the process's VmHWM (/proc/self/status) read by the program itself just before it "
               "exits: the whole process (C program, libc, the library's code and heap, every thread's stack). "
               "(wait4's ru_maxrss is not used: it also counts the parent's image from before exec.) Uploads go "
-              "to the emulator on loopback."
+              f"to the emulator on loopback ({fiobench.emulator_kind()})."
             + "\n- Files are random bytes on the root disk; pushed bytes are read from that file in 1 MiB pieces "
               "by the C program (its 1 MiB buffer is included).")
 
@@ -277,7 +277,7 @@ def latency(args, res):
             + f"\n\n- Recording: {args.rec_seconds} s at {args.rec_mbit} Mbit/s, 25 frames a second "
               f"({mb:,.0f} MB), written by the C program in real time; the engine uploads while it records."
             + f"\n- Link: {sl.describe()}. Counters: `{sl.netem_stats}`."
-            + "\n- Emulator (release build) inside the namespace; the completion time is read by a watcher polling "
+            + f"\n- Emulator ({fiobench.emulator_kind()}) inside the namespace; the completion time is read by a watcher polling "
               "the emulator's control API every 5 ms from inside the namespace (not across the link), on the "
               "same CLOCK_MONOTONIC as the recorder. The emulator assembles the S3 object (complete multipart "
               "upload: the parts are copied into one file) before it marks the asset complete; the watcher also "
@@ -340,5 +340,6 @@ def concurrency(args, res):
     rows.append(row("peer: naive Python uploader, 5 threads (official SDK pool)", "naive5"))
     return (table(["sender", "MB/s", "ratio vs link rate", "ratio vs curl (1 stream)"], rows)
             + f"\n\n- {args.conc_mib} MiB file (random bytes) uploaded as a complete file through the engine with a "
-              "file source; only the part concurrency changes. MB/s = file bytes / wall time of the upload call."
+              "file source (`fio_upload_file`, real-time asset); only the part concurrency changes. MB/s = file "
+              f"bytes / wall time of the upload call. Emulator: {fiobench.emulator_kind()}."
             + f"\n- Link: {sl.describe()}; link rate = {line / 1e6:.1f} MB/s. Counters: `{sl.netem_stats}`.")
