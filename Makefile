@@ -32,6 +32,12 @@ test: emulator
 test-rust: emulator
 	$(CARGO) test --workspace
 
+.PHONY: test-python
+
+## test-python: the Python package (python/frameio_c2c, ctypes) against a fresh emulator and the debug library
+test-python: build
+	FRAMEIO_C2C_LIB=$(TARGET_DIR)/debug/libframeio_c2c.so $(PYTHON) -m pytest -q tests/python
+
 clean:
 	$(CARGO) clean
 
