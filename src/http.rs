@@ -60,7 +60,12 @@ pub(crate) fn scrub_urls(s: &str) -> String {
         if cand.starts_with("http://") || cand.starts_with("https://") {
             out.push_str(&rest[..i]);
             let end = cand.find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '>' || c == ')').unwrap_or(cand.len());
-            out.push_str(&redact_url(&cand[..end]));
+            let url = &cand[..end];
+            if url.ends_with("?<redacted") {
+                out.push_str(url);
+            } else {
+                out.push_str(&redact_url(url));
+            }
             rest = &cand[end..];
         } else {
             out.push_str(&rest[..i + 4]);
@@ -683,6 +688,7 @@ mod tests {
     fn scrub() {
         let s = scrub_urls("PUT https://s3/x?X-Amz-Signature=abc failed: \"http://h/y?token=z\"");
         assert!(!s.contains("abc") && !s.contains("token=z"), "{s}");
-        assert!(s.contains("https://s3/x?<redacted>"));
+        assert!(s.contains("https://s3/x?<redacted> failed"));
+        assert_eq!(scrub_urls("PUT http://h/x?<redacted>: 5 bytes"), "PUT http://h/x?<redacted>: 5 bytes");
     }
 }

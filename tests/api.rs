@@ -308,9 +308,9 @@ fn background_heartbeat_runs_and_stops() {
 
 #[test]
 fn basic_upload_from_file_matches_sha256() {
-    let emu = Emulator::builder().args(&["--part-size", "8388608"]).start();
+    let emu = Emulator::builder().args(&["--part-size", "6291456"]).start();
     let client = emu.paired_client();
-    let data = test_bytes(12 * 1024 * 1024 + 12345, 1);
+    let data = test_bytes(20 * 1024 * 1024 + 12345, 1);
     let dir = common::temp_dir("fio-basic");
     let path = dir.join("clip.mp4");
     std::fs::write(&path, &data).unwrap();

@@ -154,9 +154,9 @@ impl Emulator {
     }
 
     fn control_agent(&self) -> ureq::Agent {
-        if self.ca_cert.is_some() {
+        if let Some(ca) = &self.ca_cert {
             // Control API over TLS: trust the emulator's CA.
-            let pem = std::fs::read(self.ca_cert.as_ref().unwrap()).unwrap();
+            let pem = std::fs::read(ca).unwrap();
             let certs: Vec<_> = ureq::tls::parse_pem(&pem)
                 .filter_map(|i| match i.ok()? {
                     ureq::tls::PemItem::Certificate(c) => Some(c),
