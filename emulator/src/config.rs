@@ -195,3 +195,48 @@ fn secs(flag: &str, v: &str) -> Result<f64, String> {
         _ => Err(format!("{flag}: expected seconds in (0, 1e9], got {v:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_parse_and_bad_values_are_refused() {
+        let c = parse(&args(&[
+            "--port=0",
+            "--signed-headers",
+            "full",
+            "--poll-interval",
+            "0.5",
+            "--no-retry-after",
+            "--client-secret",
+            "s3cr3t",
+        ]))
+        .unwrap();
+        assert_eq!(c.signed_headers, SignedHeaders::HostContentTypeAcl);
+        assert_eq!(c.poll_interval, 0.5);
+        assert!(!c.retry_after);
+        assert_eq!(c.client_secret, "s3cr3t");
+        assert_eq!(parse(&[]).unwrap().client_secret, DEFAULT_CLIENT_SECRET);
+        for bad in [
+            &["--port", "70000"][..],
+            &["--url-expiry", "0"],
+            &["--url-expiry", "604801"],
+            &["--code-ttl", "-1"],
+            &["--code-ttl", "nan"],
+            &["--access-token-ttl", "1e30"],
+            &["--signed-headers", "all"],
+            &["--part-size", "1000"],
+            &["--rate-window", "0"],
+            &["--client-secret", ""],
+            &["--port"],
+            &["--what"],
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

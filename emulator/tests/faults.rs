@@ -119,6 +119,13 @@ fn delay_fault_and_request_log_timing() {
     assert_eq!(log[0]["client_version"], "1.2.3");
     let gap = log[1]["time_ms"].as_u64().unwrap() - log[0]["time_ms"].as_u64().unwrap();
     assert!(gap >= 600, "gap {gap}");
+    // `since` returns only newer entries.
+    let first = log[0]["id"].as_u64().unwrap();
+    let newer = emu
+        .control("GET", &format!("/_emulator/requests?since={first}"), None)
+        .json();
+    assert_eq!(newer.as_array().unwrap().len(), 1);
+    assert_eq!(newer[0]["id"], log[1]["id"]);
 }
 
 #[test]
