@@ -832,7 +832,7 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let upload_id = match crate::s3::start_upload(app, &id, &filetype).await {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("fio-emulator: create_multipart_upload failed: {e}");
+            elog!("fio-emulator: create_multipart_upload failed: {e}");
             return detailed_error(500, "Internal Server Error", "Could not start the upload");
         }
     };

@@ -35,6 +35,7 @@ pub struct Config {
     pub retry_after: bool,
     pub part_size: u64,
     pub stall_max_secs: f64,
+    pub s3_idle_timeout: f64,
     pub s3_access_key: String,
     pub s3_secret_key: String,
     pub region: String,
@@ -64,6 +65,7 @@ impl Default for Config {
             retry_after: true,
             part_size: 25 * MIB,
             stall_max_secs: 300.0,
+            s3_idle_timeout: 20.0,
             s3_access_key: DEFAULT_S3_ACCESS_KEY.into(),
             s3_secret_key: DEFAULT_S3_SECRET_KEY.into(),
             region: "us-east-1".into(),
@@ -97,6 +99,7 @@ Usage: fio-emulator [OPTIONS]
   --no-retry-after          send 429 without Retry-After
   --part-size BYTES         basic upload part size policy (default 26214400, min 5242880)
   --stall-max SECS          how long a stall fault holds a connection (default 300)
+  --s3-idle-timeout SECS    a part PUT whose body goes quiet this long gets 400 RequestTimeout (default 20)
   --s3-access-key K         S3 access key used to sign URLs
   --s3-secret-key K         S3 secret key used to sign URLs
   --region R                S3 region in signatures (default us-east-1)
@@ -172,6 +175,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
                 }
             }
             "--stall-max" => c.stall_max_secs = secs(flag, &value()?)?,
+            "--s3-idle-timeout" => c.s3_idle_timeout = secs(flag, &value()?)?,
             "--s3-access-key" => c.s3_access_key = value()?,
             "--s3-secret-key" => c.s3_secret_key = value()?,
             "--region" => c.region = value()?,

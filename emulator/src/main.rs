@@ -4,6 +4,14 @@
 // Handlers return early with a ready HTTP response as their error value; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+/// Like eprintln!, but a closed stderr never panics the emulator.
+macro_rules! elog {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod api;
 mod config;
 mod control;
@@ -28,7 +36,7 @@ fn main() {
             return;
         }
         Err(e) => {
-            eprintln!("fio-emulator: {e}\n\n{}", config::USAGE);
+            elog!("fio-emulator: {e}\n\n{}", config::USAGE);
             std::process::exit(2);
         }
     };
@@ -38,12 +46,12 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("fio-emulator: cannot start the runtime: {e}");
+            elog!("fio-emulator: cannot start the runtime: {e}");
             std::process::exit(1);
         }
     };
     if let Err(e) = rt.block_on(run(cfg)) {
-        eprintln!("fio-emulator: {e}");
+        elog!("fio-emulator: {e}");
         std::process::exit(1);
     }
 }
@@ -137,7 +145,7 @@ async fn run(cfg: config::Config) -> Result<(), String> {
         let _ = writeln!(out, "{ready}");
         let _ = out.flush();
     }
-    eprintln!(
+    elog!(
         "fio-emulator: ready (api {api_base}, s3 {s3_base}, data {}, client secret {})",
         data_dir.display(),
         if cfg.client_secret == config::DEFAULT_CLIENT_SECRET {

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -68,22 +70,43 @@ pub fn signed_headers_ok(req: &Request<Incoming>) -> Option<bool> {
 
 /// A request body handed to s3s that gives itself back if s3s answers without reading it,
 /// so the emulator can drain it: clients then see the error status instead of a broken pipe.
+/// It also ends a body that goes idle, as S3 does with 400 RequestTimeout.
 struct ReturnOnDrop {
     inner: Option<Incoming>,
     slot: Arc<std::sync::Mutex<Option<Incoming>>>,
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+    idle_limit: Duration,
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl http_body::Body for ReturnOnDrop {
     type Data = bytes::Bytes;
-    type Error = hyper::Error;
+    type Error = crate::server::BoxError;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        match self.inner.as_mut() {
-            Some(b) => std::pin::Pin::new(b).poll_frame(cx),
-            None => std::task::Poll::Ready(None),
+        use std::task::Poll;
+        let this = self.get_mut();
+        let Some(b) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::pin::Pin::new(b).poll_frame(cx) {
+            Poll::Ready(f) => {
+                let deadline = tokio::time::Instant::now() + this.idle_limit;
+                this.idle.as_mut().reset(deadline);
+                Poll::Ready(f.map(|r| r.map_err(|e| -> crate::server::BoxError { Box::new(e) })))
+            }
+            Poll::Pending => {
+                if this.idle.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.timed_out
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                this.inner = None; // not handed back: the connection is closed after the answer
+                Poll::Ready(Some(Err("request body idle timeout".into())))
+            }
         }
     }
 
@@ -155,13 +178,25 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         return s3_error(503, "ServiceUnavailable", "Starting up", "");
     };
     let slot = Arc::new(std::sync::Mutex::new(None));
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let idle_limit = Duration::from_secs_f64(app.cfg.s3_idle_timeout);
     let req = req.map(|b| {
         s3s::Body::http_body_unsync(ReturnOnDrop {
             inner: Some(b),
             slot: slot.clone(),
+            idle: Box::pin(tokio::time::sleep(idle_limit)),
+            idle_limit,
+            timed_out: timed_out.clone(),
         })
     });
     let result = svc.call(req).await;
+    if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+        let msg = "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.";
+        let mut r = s3_error(400, "RequestTimeout", msg, "");
+        r.headers_mut()
+            .insert("connection", http::HeaderValue::from_static("close"));
+        return r;
+    }
     let unread = slot.lock().ok().and_then(|mut s| s.take());
     if let Some(body) = unread {
         let _ = crate::server::drain(body, MAX_PART).await;
@@ -172,7 +207,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
                 .boxed_unsync()
         }),
         Err(e) => {
-            eprintln!("fio-emulator: s3s error: {e:?}");
+            elog!("fio-emulator: s3s error: {e:?}");
             let msg = "We encountered an internal error. Please try again.";
             s3_error(500, "InternalError", msg, "")
         }
@@ -364,7 +399,7 @@ pub async fn maybe_complete(app: &Arc<App>, asset_id: &str) {
         match result {
             Ok(()) => a.state = AssetState::Uploaded,
             Err(f) => {
-                eprintln!("fio-emulator: asset {asset_id} failed: {f}");
+                elog!("fio-emulator: asset {asset_id} failed: {f}");
                 a.state = AssetState::Failed;
                 a.failure = Some(f);
             }

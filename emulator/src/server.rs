@@ -82,7 +82,7 @@ pub async fn serve(
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                eprintln!("fio-emulator: accept on {} port failed: {e}", port.name());
+                elog!("fio-emulator: accept on {} port failed: {e}", port.name());
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -255,12 +255,12 @@ async fn handle(
     Ok(resp)
 }
 
-/// Read and discard up to `limit` body bytes. Returns how many were read.
+/// Read and discard up to `limit` body bytes; gives up when the client goes quiet for 20 s.
 pub async fn drain(mut body: Incoming, limit: u64) -> u64 {
     let mut n = 0u64;
     while n < limit {
-        match body.frame().await {
-            Some(Ok(f)) => {
+        match tokio::time::timeout(Duration::from_secs(20), body.frame()).await {
+            Ok(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
                     n += d.len() as u64;
                 }

@@ -279,9 +279,13 @@ impl App {
                 .as_deref()
                 .map(|f| format!(" [fault {f}]"))
                 .unwrap_or_default();
-            eprintln!(
+            elog!(
                 "fio-emulator: {} {} {} -> {}{}",
-                e.port, e.method, e.path, e.status, fault
+                e.port,
+                e.method,
+                e.path,
+                e.status,
+                fault
             );
         }
         let mut st = self.lock();

@@ -341,3 +341,33 @@ fn hostile_input_does_not_crash_it() {
     assert_eq!(emu.control("GET", "/_emulator/health", None).status, 200);
     assert_eq!(emu.get("/v2/devices/me", Some(&tok)).status, 200);
 }
+
+#[test]
+fn idle_part_body_gets_request_timeout() {
+    let emu = Emu::start(&["--auto-approve", "--s3-idle-timeout", "1"]);
+    let (tok, _) = emu.pair("idle");
+    let id = emu.create_realtime(&tok, "i.mp4");
+    let u = emu.register_urls(
+        &tok,
+        &id,
+        json!([{"number": 1, "size": 3000, "is_final": true}]),
+        Some(3000),
+    );
+    let (hp, path) = split_url(&u[0]);
+    let mut s = TcpStream::connect(&hp).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Length: 3000\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    s.write_all(&[7u8; 1000]).unwrap();
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let resp = String::from_utf8_lossy(&buf);
+    assert_eq!(status_of(&resp), 400, "{resp}");
+    assert!(resp.contains("RequestTimeout"), "{resp}");
+    assert!(t.elapsed() >= Duration::from_millis(900) && t.elapsed() < Duration::from_secs(5));
+    assert_eq!(emu.asset(&id)["state"], "created");
+    assert_eq!(emu.put(&u[0], &[7u8; 3000], &[]).status, 200);
+}
