@@ -301,7 +301,8 @@ def candidate_paths() -> List[Path]:
     roots = []
     if os.environ.get("CARGO_TARGET_DIR"):
         roots.append(Path(os.environ["CARGO_TARGET_DIR"]))
-    roots.append(here.parent.parent / "target")  # <repo>/python/frameio_c2c -> <repo>/target
+    if (here.parent / "pyproject.toml").is_file():  # running from a checkout: <repo>/python/frameio_c2c
+        roots.append(here.parent.parent / "target")
     for root in roots:
         for profile in ("release", "debug"):
             out.append(root / profile / _SONAME)
@@ -324,7 +325,8 @@ def _pick_path() -> Path:
         tried = "\n  ".join(str(p) for p in cands)
         raise LibraryError(
             f"frameio_c2c: cannot find {_SONAME}; tried:\n  {tried}\n"
-            f"Build it with `cargo build` (or `make build`) or set {LIB_ENV} to its path."
+            f"Build it (`make build` or `make release`) and set {LIB_ENV} to its path, copy it into the "
+            f"package folder, or install it system-wide."
         )
     if os.environ.get(LIB_ENV):
         return existing[0]
