@@ -629,3 +629,61 @@ fn logs_carry_no_secrets() {
     }
     assert!(lines.iter().any(|l| l.contains("retrying")), "a retry was logged: {lines:?}");
 }
+
+// ----- proxy ----------------------------------------------------------------------------------------------
+
+/// A minimal HTTP CONNECT proxy on a loopback port; counts the tunnels it opened.
+fn start_connect_proxy() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c2 = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let c3 = c2.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                loop {
+                    let mut l = String::new();
+                    if reader.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
+                        break;
+                    }
+                }
+                let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                assert!(first.starts_with("CONNECT "), "{first}");
+                let Ok(upstream) = TcpStream::connect(&target) else { return };
+                c3.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                let mut up_r = upstream.try_clone().unwrap();
+                let mut down_w = conn.try_clone().unwrap();
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_r, &mut down_w);
+                    let _ = down_w.shutdown(std::net::Shutdown::Both);
+                });
+                let mut up_w = upstream;
+                let _ = std::io::copy(&mut reader, &mut up_w);
+                let _ = up_w.shutdown(std::net::Shutdown::Both);
+                let _ = t.join();
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+#[test]
+fn calls_go_through_a_configured_proxy() {
+    let emu = Emulator::start();
+    let (proxy, tunnels) = start_connect_proxy();
+    let client = Client::new(emu.config().with_proxy(proxy)).unwrap();
+    emu.pair(&client);
+    let asset = client.create_asset(&realtime_params("px.mp4")).unwrap();
+    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
+    client.put_part(&urls[0], PartBody::Bytes(b"hello"), "video/mp4", None).unwrap();
+    assert_eq!(emu.asset(&asset.id)["state"], "uploaded");
+    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 2, "API and S3 went through the proxy");
+}

@@ -305,3 +305,25 @@ pub unsafe extern "C" fn fio_heartbeat_stop(client: *const fio_client) -> fio_st
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::ffi::{fio_last_error_status, FIO_ERR_PANIC};
+
+    #[test]
+    fn a_panic_poisons_the_client() {
+        let client = Client::new(Config::new("unit", "secret")).unwrap();
+        let h = Box::into_raw(Box::new(fio_client { client, poisoned: AtomicBool::new(false) }));
+        assert_eq!(with_client(h, |_| Ok(())), crate::ffi::FIO_OK);
+        assert_eq!(with_client(h, |_| panic!("boom")), FIO_ERR_PANIC);
+        assert_eq!(fio_last_error_status(), FIO_ERR_PANIC);
+        // Every later call on this handle fails without running.
+        let mut ran = false;
+        assert_eq!(with_client(h, |_| { ran = true; Ok(()) }), FIO_ERR_PANIC);
+        assert!(!ran);
+        unsafe { fio_client_free(h) };
+        assert_eq!(with_client(std::ptr::null(), |_| Ok(())), crate::ffi::FIO_ERR_NULL_ARGUMENT);
+    }
+}
