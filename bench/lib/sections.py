@@ -151,8 +151,8 @@ def memory(args, res):
     verdict = []
     if file_peaks:
         mx = max(file_peaks) / 1024
-        verdict.append(f"file source: bound {mx:.1f} MiB over all sizes (target < 16 MiB: "
-                       f"{'PASS' if mx < 16 else 'FAIL'}); largest / smallest size: "
+        verdict.append(f"file source: bound {mx:.1f} MiB over all sizes (target < 16 MiB, flat: "
+                       f"**{'PASS' if mx < 16 and max(file_peaks) / file_peaks[0] < 1.1 else 'FAIL'}**); largest / smallest size: "
                        f"{max(file_peaks) / file_peaks[0]:.2f}")
     if push_peaks:
         mx = max(push_peaks) / 1024
@@ -160,7 +160,7 @@ def memory(args, res):
             lim = budget / MIB + 8
             verdict.append(f"pushed bytes: bound {mx:.1f} MiB with the default buffer budget of {budget / MIB:g} MiB "
                            f"(as the header documents it) (target budget + 8 = {lim:g} MiB: "
-                           f"{'PASS' if mx <= lim else 'FAIL'}); largest / smallest size: "
+                           f"**{'PASS' if mx <= lim else 'FAIL'}**); largest / smallest size: "
                            f"{max(push_peaks) / push_peaks[0]:.2f}; the engine's own counter of the most bytes it "
                            f"held at once: {peak_buf / MIB:.1f} MiB")
         else:
@@ -168,11 +168,8 @@ def memory(args, res):
     # threads, for the footprint section
     j = (data[args.mem_sizes[0]].get("file") or {}).get("json")
     if j:
-        res["threads"] = table(["process", "threads at idle (client made)", "most threads during an upload"], [
-            ["engine_bench (fio client + one upload, default settings)", j.get("threads_idle", "n/a"),
-             j.get("threads_max", "n/a")],
-        ]) + "\n\n- Counted from /proc/self/task; the peer (libcurl) is in the throughput section's JSON: " \
-             "one thread for one transfer."
+        res["threads_engine"] = {"idle": j.get("threads_idle"), "max": j.get("threads_max")}
+    res.setdefault("targets", []).extend(("2. memory", v) for v in verdict)
     return (table(["file size", "engine, file source: peak RSS MiB", "growth vs smallest",
                    "engine, pushed bytes: peak RSS MiB", "growth vs smallest",
                    "peer: naive Python uploader (sequential, Frame.io style): peak RSS MiB",
@@ -269,6 +266,13 @@ def latency(args, res):
         out_rows.append([label, f"{n['tail']:.3f}", asm(n), "", "", "",
                          "1.0" if n["tail"] == best_naive else f"{best_naive / n['tail']:.2f}",
                          f"{n['parts']} parts, asset {n['state']}"])
+    for e in engine_runs:
+        if "tail" in e:
+            res.setdefault("targets", []).append(("3. tail latency", (
+                f"engine, {e['source']} source: tail {e['tail']:.3f} s = {e['tail'] / e['bound']:.2f} x the physical "
+                f"bound (target ≤ 1.5: **{'PASS' if e['tail'] <= 1.5 * e['bound'] else 'FAIL'}**); naive / engine = "
+                + (f"{best_naive / e['tail']:.1f} (target ≥ 5: **{'PASS' if best_naive >= 5 * e['tail'] else 'FAIL'}**)"
+                   if best_naive else "n/a"))))
     mb = size / 1e6
     return (table(["uploader", "tail latency s (last byte written → asset complete in the emulator)",
                    "of which the emulator assembling the object after the last byte arrived, s",
