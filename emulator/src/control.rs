@@ -363,6 +363,7 @@ fn parse_fault(b: &Map<String, Value>) -> Result<Fault, String> {
         target,
         method: s("method")?.map(|m| m.to_ascii_uppercase()),
         path_prefix,
+        query_contains: s("query_contains")?.filter(|q| !q.is_empty()),
         remaining: count,
         skip: u("skip")?.unwrap_or(0),
         action: actions.remove(0),

@@ -183,7 +183,9 @@ async fn handle(
         client_version: header_str(&req, "x-client-version"),
     };
 
-    if let Some((id, action)) = app.take_fault(port.name(), &method, &path) {
+    if let Some((id, action)) =
+        app.take_fault(port.name(), &method, &path, req.uri().query().unwrap_or(""))
+    {
         entry.fault = Some(format!("{}#{id}", action.kind()));
         match action {
             FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,

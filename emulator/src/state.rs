@@ -170,6 +170,8 @@ pub struct Fault {
     pub target: String,
     pub method: Option<String>,
     pub path_prefix: String,
+    /// Optional substring of the raw query, e.g. `partNumber=2`.
+    pub query_contains: Option<String>,
     pub remaining: u64,
     pub skip: u64,
     pub action: FaultAction,
@@ -298,11 +300,23 @@ impl App {
     }
 
     /// The first fault that matches consumes one use; `skip` lets earlier matches through.
-    pub fn take_fault(&self, target: &str, method: &str, path: &str) -> Option<(u64, FaultAction)> {
+    pub fn take_fault(
+        &self,
+        target: &str,
+        method: &str,
+        path: &str,
+        query: &str,
+    ) -> Option<(u64, FaultAction)> {
         let mut st = self.lock();
         let mut found = None;
         for (i, f) in st.faults.iter_mut().enumerate() {
             if f.target != target || f.remaining == 0 || !path.starts_with(&f.path_prefix) {
+                continue;
+            }
+            if f.query_contains
+                .as_ref()
+                .is_some_and(|q| !query.contains(q.as_str()))
+            {
                 continue;
             }
             if let Some(m) = &f.method {

@@ -229,9 +229,18 @@ fn s3_status_fault_returns_scripted_xml() {
         json!([{"number": 1, "size": 4, "is_final": true}]),
         Some(4),
     );
+    let other = emu.create_realtime(&tok, "y.mp4");
+    let part_two = emu.register_urls(
+        &tok,
+        &other,
+        json!([{"number": 2, "size": 2, "is_final": true}]),
+        Some(2),
+    );
     let xml =
         "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-    emu.fault(json!({"target": "s3", "method": "PUT", "status": 503, "body": xml}));
+    // query_contains picks one part: part 2 is not affected.
+    emu.fault(json!({"target": "s3", "method": "PUT", "query_contains": "partNumber=1&", "status": 503, "body": xml}));
+    assert_eq!(emu.put(&part_two[0], b"ab", &[]).status, 200);
     let r = emu.put(&u[0], b"abcd", &[]);
     assert_eq!(r.status, 503);
     assert_eq!(r.text(), xml);
