@@ -374,6 +374,10 @@ class Emulator:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
 
+    def reset(self) -> None:
+        subprocess.run(self.in_ns(["curl", "-sS", "--max-time", "60", "-X", "POST", f"{self.api}/_emulator/reset"]),
+                       capture_output=True, check=True)
+
     def in_ns(self, argv) -> list:
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
 

@@ -108,9 +108,14 @@ def memory(args, res):
         tokens = c2c.pair(emu.api, "fio-bench-memory")
         env = engine_env(emu, tokens)
         naive_tokens = c2c.pair(emu.api, "fio-bench-memory-naive")
-        for size in args.mem_sizes:
+        for i, size in enumerate(args.mem_sizes):
             path = WORK / f"mem-{size // MIB}MiB.bin"
             fiobench.make_random_file(path, size)
+            if i:  # drop the stored objects of the previous size (disk space), then pair again
+                emu.reset()
+                tokens = c2c.pair(emu.api, "fio-bench-memory")
+                env = engine_env(emu, tokens)
+                naive_tokens = c2c.pair(emu.api, "fio-bench-memory-naive")
             row = {}
             for mode in ("file", "push"):
                 m = run_measured([str(binary), mode, "--path", str(path)], env=env, timeout=1800)
