@@ -81,3 +81,44 @@ examples:
 ## test-c: C tests against a fresh emulator (plain, shared, ASan, valgrind) and the 50 MB real-time media upload
 test-c: emulator examples
 	$(MAKE) -C tests/c TARGET_DIR=$(TARGET_DIR) run asan valgrind media
+
+# ---- install, uninstall, docs, test-install, test-cli (packaging/, tools/fio, docs/, tests/install) ----
+.PHONY: install uninstall install-fio docs test-install test-cli
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+INSTALL_ENV = CALLER_DIR=$(CURDIR) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR) CARGO=$(CARGO)
+
+## install: release library (.a, .so with SONAME), header, pkg-config and CMake package into PREFIX
+##   (default /usr/local; also LIBDIR, INCLUDEDIR, DESTDIR; TARGET=<triple> for a cross build;
+##   NO_BUILD=1 installs what `make release` built)
+install:
+	$(INSTALL_ENV) bash packaging/install.sh
+
+## uninstall: remove what `make install` put into PREFIX (same variables)
+uninstall:
+	$(INSTALL_ENV) bash packaging/install.sh --uninstall
+
+## install-fio: the `fio` command-line tool (release) into BINDIR
+install-fio:
+	$(CARGO) build --release -p fio-cli
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(TARGET_DIR)/release/fio $(DESTDIR)$(BINDIR)/fio
+
+## docs: API reference from the header's doc comments (doxygen) in target/doc-c/html, plus the guide docs/guide.md
+docs:
+	@command -v doxygen >/dev/null || { echo "docs: doxygen is missing (apt-get install doxygen)"; exit 1; }
+	mkdir -p $(TARGET_DIR)/doc-c
+	( cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(TARGET_DIR)/doc-c"; echo "PROJECT_NUMBER = $$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ) | doxygen -
+	@echo "docs: open $(TARGET_DIR)/doc-c/html/index.html"
+
+## test-install: `make install` into a temp prefix, then build and run a C program with pkg-config
+##   (shared and static) and the C++ example with CMake against it (needs cmake, pkg-config, g++)
+test-install: release
+	bash tests/install/run.sh
+
+## test-cli: the `fio` tool's tests against a fresh emulator
+test-cli: emulator
+	$(CARGO) test -p fio-cli
