@@ -280,15 +280,26 @@ def bench_footprint(args, res: dict) -> str:
                      "PASS (< 3 MiB)" if s < 3 * MIB else f"FAIL (target < 3 MiB; over by {(s - 3 * MIB) / MIB:.2f} MiB)"])
     else:
         notes.append(f"**.so size: NOT MEASURED** — {so} does not exist (build with `make release`).")
+    def stripped_size(binary: Path) -> int:
+        out = WORK / (binary.name + ".stripped")
+        shutil.copy(binary, out)
+        subprocess.run(["strip", "--strip-all", str(out)], check=True)
+        return out.stat().st_size
     try:
-        ex = fiobench.build_c_with_library("footprint_example", need=["fio_client_new"], static=True)
-        exs = WORK / "footprint_example.stripped"
-        shutil.copy(ex, exs)
-        subprocess.run(["strip", "--strip-all", str(exs)], check=True)
-        s = exs.stat().st_size
+        s = stripped_size(fiobench.build_c_with_library("footprint_example", need=["fio_client_new"], static="a"))
         res.setdefault("footprint", {})["static_example_stripped"] = s
-        rows.append(["C example linked with libframeio_c2c.a (libc dynamic), stripped", f"{s / MIB:.2f} MiB",
+        rows.append(["C example (bench/c/footprint_example.c) linked with libframeio_c2c.a, libc shared, "
+                     "`--gc-sections`, stripped", f"{s / MIB:.2f} MiB",
                      f"{s / peer['total']:.2f} of libcurl+libssl+libcrypto", "(no target)"])
+        s = stripped_size(fiobench.build_c_with_library("footprint_example", need=["fio_client_new"], static="full"))
+        base = WORK / "bin" / "empty-static"
+        (WORK / "empty.c").write_text("int main(void) { return 0; }\n")
+        subprocess.run(["gcc", "-O2", "-static", "-o", str(base), str(WORK / "empty.c")], check=True)
+        b = stripped_size(base)
+        res["footprint"]["full_static_example_stripped"] = s
+        rows.append(["the same, fully static (`-static`, glibc inside), stripped", f"{s / MIB:.2f} MiB",
+                     f"{s / peer['total']:.2f} of libcurl+libssl+libcrypto",
+                     f"an empty fully static C program is {b / MIB:.2f} MiB, so the library adds {(s - b) / MIB:.2f} MiB"])
     except Skip as e:
         notes.append(f"**static C example: NOT MEASURED** — {e}")
     rows.append(["peer: libcurl + libssl + libcrypto shared objects on this machine",

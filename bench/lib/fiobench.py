@@ -162,9 +162,11 @@ def build_c_with_library(name: str, need=(), static=False) -> Path:
         raise Skip(f"the library does not export {', '.join(missing)} yet")
     if not src.exists():
         raise Skip(f"bench/c/{name}.c is not written yet")
-    out = WORK / "bin" / (name + ("-static" if static else ""))
+    out = WORK / "bin" / (name + (f"-static-{static}" if static else ""))
     out.parent.mkdir(parents=True, exist_ok=True)
-    if static:
+    if static == "full":  # everything inside, glibc too
+        link = ["-static", "-Wl,--gc-sections", str(lib["a"]), "-lpthread", "-lm", "-ldl", "-lc"]
+    elif static:  # the library static, libc shared
         link = ["-Wl,--gc-sections", str(lib["a"]), *native_static_libs()]
     else:
         link = ["-L", str(lib["so"].parent), "-lframeio_c2c", f"-Wl,-rpath,{lib['so'].parent}"]
