@@ -77,3 +77,76 @@ def blocking(call: Callable[[], int], cancel: Callable[[], None]) -> None:
     if "e" in box:
         e = box.pop("e")
         raise e
+
+
+class Handle:
+    """A native handle shared between threads: calls hold it with :meth:`use` and :meth:`close` frees it
+    only after every call in flight has returned, so closing from one thread while another is inside a
+    call (or calls ``cancel()``) never frees memory under it. Calls after close raise StateError."""
+
+    def __init__(self, ptr: object, what: str) -> None:
+        self.ptr = ptr
+        self.what = what
+        self._cv = threading.Condition()
+        self._users = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.ptr is None
+
+    def use(self) -> "_Use":
+        return _Use(self)
+
+    def close(
+        self,
+        free: Callable[[object], None],
+        before_wait: Optional[Callable[[object], None]] = None,
+        in_background: bool = False,
+    ) -> bool:
+        """Refuse new calls, run ``before_wait(ptr)`` (e.g. cancel), wait for the calls in flight, then
+        ``free(ptr)``; with ``in_background`` the waiting and freeing happen on a new thread (for a
+        close from a library callback thread that the free would wait for). Returns False when it was
+        already closed."""
+        with self._cv:
+            p, self.ptr = self.ptr, None
+            if p is None:
+                return False
+            if before_wait is not None:
+                before_wait(p)
+
+        def finish() -> None:
+            with self._cv:
+                while self._users:
+                    self._cv.wait()
+            free(p)
+
+        if in_background:
+            threading.Thread(target=finish, name="frameio-c2c-free", daemon=True).start()
+        else:
+            finish()
+        return True
+
+
+class _Use:
+    __slots__ = ("h", "p")
+
+    def __init__(self, h: Handle) -> None:
+        self.h = h
+
+    def __enter__(self):
+        from .errors import StateError
+
+        h = self.h
+        with h._cv:
+            if h.ptr is None:
+                raise StateError(Status.WRONG_STATE, f"the {h.what} is closed")
+            h._users += 1
+            self.p = h.ptr
+        return self.p
+
+    def __exit__(self, *exc: object) -> None:
+        h = self.h
+        with h._cv:
+            h._users -= 1
+            if h._users == 0:
+                h._cv.notify_all()

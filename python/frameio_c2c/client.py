@@ -27,13 +27,14 @@ from typing import (
 
 from . import _lib as C
 from ._lib import lib
-from ._util import StrLike, blocking, dec, enc, enc_opt, take_string
+from ._util import Handle, StrLike, blocking, dec, enc, enc_opt, take_string
 from .upload import Progress, ProgressCallback, Upload, PathLike
 from .errors import (
     AuthError,
     CancelledError,
     FrameioError,
     InvalidArgumentError,
+    StateError,
     Status,
     check,
     last_error,
@@ -136,7 +137,7 @@ class Pairing:
 
     def __init__(self, client: "Client", ptr: "ctypes._Pointer[C.fio_pairing]") -> None:
         self._client = client
-        self._ptr: Optional["ctypes._Pointer[C.fio_pairing]"] = ptr
+        self._h = Handle(ptr, "pairing")
         L = lib()
         self.user_code: str = dec(L.fio_pairing_user_code(ptr)) or ""
         """The six-digit code the user types into Frame.io."""
@@ -150,27 +151,27 @@ class Pairing:
         self.expires_in: int = int(L.fio_pairing_expires_in(ptr))
         """Seconds the code stays valid, counted from the start of pairing."""
 
-    def _p(self) -> "ctypes._Pointer[C.fio_pairing]":
-        if self._ptr is None:
-            raise InvalidArgumentError(Status.WRONG_STATE, "the pairing is closed")
-        return self._ptr
+    def _call(self, name: str, *args: Any) -> Any:
+        with self._h.use() as p:
+            return getattr(lib(), name)(p, *args)
 
     @property
     def remaining(self) -> int:
         """Seconds left before the code expires (0 once expired)."""
-        return int(lib().fio_pairing_remaining(self._p()))
+        return int(self._call("fio_pairing_remaining"))
 
     @property
     def interval(self) -> float:
         """Current polling interval in seconds (grows by 5 s after each slow_down)."""
-        return lib().fio_pairing_interval_ms(self._p()) / 1000.0
+        return self._call("fio_pairing_interval_ms") / 1000.0
 
     def poll(self) -> bool:
         """Poll once: True once paired (the tokens are installed in the client and were given to
         ``on_tokens``); False while the user has not entered the code yet (poll again after
         :attr:`interval`). Raises :class:`PairingExpiredError` when the code expired and
         :class:`CancelledError` after :meth:`cancel`."""
-        st = lib().fio_pairing_poll(self._client._p(), self._p())
+        with self._client._h.use() as c, self._h.use() as p:
+            st = lib().fio_pairing_poll(c, p)
         if st in (Status.AUTHORIZATION_PENDING, Status.SLOW_DOWN):
             return False
         check(st)
@@ -184,8 +185,6 @@ class Pairing:
         :meth:`cancel` is called from another thread, and :class:`TimeoutError` after ``timeout``
         seconds (the pairing is cancelled then). The GIL is released while waiting; Ctrl-C cancels.
         """
-        ptr = self._p()
-        client = self._client._p()
         timer: Optional[threading.Timer] = None
         fired = threading.Event()
         if timeout is not None:
@@ -198,7 +197,8 @@ class Pairing:
             timer.daemon = True
             timer.start()
         try:
-            blocking(lambda: lib().fio_pairing_wait(client, ptr), self.cancel)
+            with self._client._h.use() as client, self._h.use() as ptr:
+                blocking(lambda: lib().fio_pairing_wait(client, ptr), self.cancel)
         except CancelledError as e:
             if fired.is_set():
                 raise TimeoutError(f"pairing not approved within {timeout} s") from e
@@ -210,14 +210,14 @@ class Pairing:
     def cancel(self) -> None:
         """Cancel a :meth:`wait` running on any thread (it raises :class:`CancelledError`); later
         polls raise it too."""
-        if self._ptr is not None:
-            lib().fio_pairing_cancel(self._ptr)
+        try:
+            self._call("fio_pairing_cancel")
+        except StateError:
+            pass  # closed: nothing to cancel
 
     def close(self) -> None:
-        """Release the pairing. It must not be in a :meth:`wait` on another thread."""
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None:
-            lib().fio_pairing_free(ptr)
+        """Release the pairing. A :meth:`wait` running on another thread is cancelled first."""
+        self._h.close(lib().fio_pairing_free, before_wait=lib().fio_pairing_cancel)
 
     def __enter__(self) -> "Pairing":
         return self
@@ -297,8 +297,7 @@ class Client:
         max_idle_connections: Optional[int] = None,
         expect_continue: Optional[bool] = None,
     ) -> None:
-        self._ptr: Optional["ctypes._Pointer[C.fio_client]"] = None
-        self._lock = threading.Lock()
+        self._h = Handle(None, "client")
         # Callback objects the library may call: kept for this object's whole life (uploads keep a
         # reference to their client, so these outlive every native object that can call them).
         self._callbacks: List[object] = []
@@ -361,7 +360,7 @@ class Client:
                 check(L.fio_config_set_token_callback(cfg, cb, None))
             out = POINTER(C.fio_client)()
             check(L.fio_client_new(cfg, byref(out)))
-            self._ptr = out
+            self._h = Handle(out, "client")
         finally:
             L.fio_config_free(cfg)
         if tokens is not None:
@@ -369,24 +368,21 @@ class Client:
 
     # -- lifetime ----------------------------------------------------------------------------------
 
-    def _p(self) -> "ctypes._Pointer[C.fio_client]":
-        p = self._ptr
-        if p is None:
-            raise InvalidArgumentError(Status.WRONG_STATE, "the client is closed")
-        return p
+    def _call(self, name: str, *args: Any) -> Any:
+        """Call ``name(client, *args)`` holding the handle (so close() waits for it)."""
+        with self._h.use() as p:
+            return getattr(lib(), name)(p, *args)
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._ptr is None
+        return self._h.closed
 
     def close(self) -> None:
-        """Stop the heartbeat thread, wipe the tokens and close connections. No other call may use the
-        client during or after this (uploads made from it keep what they need)."""
-        with self._lock:
-            p, self._ptr = self._ptr, None
-        if p is not None:
-            lib().fio_client_free(p)
+        """Stop the heartbeat thread, wipe the tokens and close connections. Calls running on other
+        threads are waited for; later calls raise :class:`StateError`. Uploads made from this client
+        keep working until they are closed."""
+        self._h.close(lib().fio_client_free)
 
     def __enter__(self) -> "Client":
         return self
@@ -416,7 +412,7 @@ class Client:
         """Start pairing (device-code flow): returns a :class:`Pairing` with ``user_code``,
         ``verification_uri`` and ``verification_uri_complete``; call its ``wait()``."""
         out = POINTER(C.fio_pairing)()
-        check(lib().fio_pairing_start(self._p(), byref(out)))
+        check(self._call("fio_pairing_start", byref(out)))
         return Pairing(self, out)
 
     @property
@@ -425,7 +421,7 @@ class Client:
         ``(access, refresh[, expires_at])`` tuple) saved earlier to install it; assign None to forget
         the tokens locally (see :meth:`revoke` to un-pair)."""
         a, r, exp = c_void_p(), c_void_p(), c_uint64()
-        st = lib().fio_client_get_tokens(self._p(), byref(a), byref(r), byref(exp))
+        st = self._call("fio_client_get_tokens", byref(a), byref(r), byref(exp))
         if st == Status.PAIRING_REQUIRED:
             return None
         check(st)
@@ -434,14 +430,13 @@ class Client:
     @tokens.setter
     def tokens(self, value: Union[Tokens, Tuple[str, str], Tuple[str, str, int], None]) -> None:
         if value is None:
-            check(lib().fio_client_clear_tokens(self._p()))
+            check(self._call("fio_client_clear_tokens"))
             return
         if not isinstance(value, Tokens):
             value = Tokens(*value)
         check(
-            lib().fio_client_set_tokens(
-                self._p(),
-                enc(value.access_token, "access_token"),
+            self._call(
+                "fio_client_set_tokens", enc(value.access_token, "access_token"),
                 enc(value.refresh_token or "", "refresh_token"),
                 int(value.expires_at),
             )
@@ -450,7 +445,7 @@ class Client:
     def refresh(self) -> Tokens:
         """Refresh the access token now (single-flight with automatic refreshes); returns the new
         tokens (also given to ``on_tokens``). :class:`AuthError` (PAIRING_REQUIRED) means pair again."""
-        check(lib().fio_client_refresh(self._p()))
+        check(self._call("fio_client_refresh"))
         t = self.tokens
         if t is None:
             raise AuthError(Status.PAIRING_REQUIRED, "no tokens after refresh")
@@ -458,28 +453,28 @@ class Client:
 
     def revoke(self) -> None:
         """Un-pair the device: revoke the refresh token at Frame.io and forget the tokens."""
-        check(lib().fio_client_revoke(self._p()))
+        check(self._call("fio_client_revoke"))
 
     # -- device --------------------------------------------------------------------------------------
 
     def device_info(self) -> Dict[str, Any]:
         """GET /v2/devices/me: the device's description (project, status, scopes...) as a dict."""
         out = c_void_p()
-        check(lib().fio_device_info(self._p(), byref(out)))
+        check(self._call("fio_device_info", byref(out)))
         return json.loads(take_string(out))
 
     def heartbeat(self) -> None:
         """Send one heartbeat (marks the device online)."""
-        check(lib().fio_heartbeat(self._p()))
+        check(self._call("fio_heartbeat"))
 
     def start_heartbeat(self, interval: int = 120) -> None:
         """Send a heartbeat every ``interval`` seconds (clamped to 60..300) from a library thread until
         :meth:`stop_heartbeat` or :meth:`close`. Failures are logged, not raised."""
-        check(lib().fio_heartbeat_start(self._p(), int(interval)))
+        check(self._call("fio_heartbeat_start", int(interval)))
 
     def stop_heartbeat(self) -> None:
         """Stop the background heartbeat (no-op when it is not running)."""
-        check(lib().fio_heartbeat_stop(self._p()))
+        check(self._call("fio_heartbeat_stop"))
 
     # -- assets and comments -------------------------------------------------------------------------
 
@@ -515,7 +510,7 @@ class Client:
         p, _keep = _asset_params(name, filetype, filesize, realtime, extension, channel, offset)
         out = POINTER(C.fio_asset)()
         L = lib()
-        check(L.fio_asset_create(self._p(), byref(p), byref(out)))
+        check(self._call("fio_asset_create", byref(p), byref(out)))
         try:
             n = L.fio_asset_upload_url_count(out)
             urls = [dec(L.fio_asset_upload_url(out, i)) or "" for i in range(n)]
@@ -533,7 +528,7 @@ class Client:
         Returns the new comment's id."""
         out = c_void_p()
         ts = -1.0 if timestamp is None else float(timestamp)
-        check(lib().fio_comment_create(self._p(), enc(asset_id, "asset_id"), enc(text, "text"), ts, byref(out)))
+        check(self._call("fio_comment_create", enc(asset_id, "asset_id"), enc(text, "text"), ts, byref(out)))
         return take_string(out)
 
     # -- real-time parts, low level ----------------------------------------------------------------
@@ -565,8 +560,8 @@ class Client:
         out = POINTER(C.fio_url_list)()
         L = lib()
         check(
-            L.fio_register_parts(
-                self._p(), enc(asset_id, "asset_id"), arr, len(plist), enc_opt(asset_name, "asset_name"), size, byref(out)
+            self._call(
+                "fio_register_parts", enc(asset_id, "asset_id"), arr, len(plist), enc_opt(asset_name, "asset_name"), size, byref(out)
             )
         )
         try:
@@ -601,14 +596,14 @@ class Client:
             if offset or length is not None:
                 data = memoryview(data)[offset : None if length is None else offset + length]
             buf, n = _buffer(data)
-            st = L.fio_put_part(self._p(), u, buf, n, ct, cb.cfunc, None)
+            st = self._call("fio_put_part", u, buf, n, ct, cb.cfunc, None)
         else:
             fd = data if isinstance(data, int) else data.fileno()
             if length is None:
                 length = os.fstat(fd).st_size - offset
             if offset < 0 or length < 0:
                 raise InvalidArgumentError(Status.INVALID_ARGUMENT, "offset and length must be >= 0")
-            st = L.fio_put_part_fd(self._p(), u, fd, int(offset), int(length), ct, cb.cfunc, None)
+            st = self._call("fio_put_part_fd", u, fd, int(offset), int(length), ct, cb.cfunc, None)
         if st != Status.OK:
             err = last_error(st)
             if cb.error is not None:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 from . import _lib as C
 from ._lib import lib
-from ._util import StrLike, blocking, dec, enc, enc_opt
-from .errors import FrameioError, InvalidArgumentError, Status, check, last_error
+from ._util import Handle, StrLike, blocking, dec, enc, enc_opt
+from .errors import FrameioError, InvalidArgumentError, StateError, Status, check, last_error
 
 if TYPE_CHECKING:
     from .client import Client
@@ -197,20 +197,17 @@ class Upload:
     def __init__(self, client: "Client", ptr: "ctypes._Pointer[C.fio_upload]", hook: _ProgressHook) -> None:
         # The client object owns the token/log callbacks the engine may still call: keep it alive.
         self._client = client
-        self._ptr: Optional["ctypes._Pointer[C.fio_upload]"] = ptr
+        self._h = Handle(ptr, "upload")
         self._hook = hook  # the ctypes progress callback: alive as long as the native upload
         self._finished: Optional[Progress] = None
         self._closed_stats: Optional[Progress] = None  # snapshots kept by close()
         self._closed_parts: List[UploadPart] = []
-        self._lock = threading.Lock()
         self.asset_id: str = dec(lib().fio_upload_asset_id(ptr)) or ""
         """The real-time asset's id."""
 
-    def _p(self) -> "ctypes._Pointer[C.fio_upload]":
-        p = self._ptr
-        if p is None:
-            raise InvalidArgumentError(Status.WRONG_STATE, "the upload is closed")
-        return p
+    def _call(self, name: str, *args: Any) -> Any:
+        with self._h.use() as p:
+            return getattr(lib(), name)(p, *args)
 
     def _raise(self, status: int) -> None:
         err = last_error(status)
@@ -226,13 +223,13 @@ class Upload:
         from .client import _buffer
 
         buf, n = _buffer(data)
-        st = lib().fio_upload_write(self._p(), buf, n)
+        st = self._call("fio_upload_write", buf, n)
         if st != Status.OK:
             self._raise(st)
 
     def file_grew(self, new_size: int) -> None:
         """File source: the file now holds ``new_size`` bytes; parts whose bytes exist are queued."""
-        st = lib().fio_upload_file_grew(self._p(), _u64(new_size, "new_size"))
+        st = self._call("fio_upload_file_grew", _u64(new_size, "new_size"))
         if st != Status.OK:
             self._raise(st)
 
@@ -242,10 +239,9 @@ class Upload:
         :meth:`cancel`, or the exception a progress callback raised. Ctrl-C cancels the upload."""
         if self._finished is not None:
             return self._finished
-        p = self._p()
         out = C.fio_progress()
         try:
-            blocking(lambda: lib().fio_upload_finish(p, byref(out)), self.cancel)
+            blocking(lambda: self._call("fio_upload_finish", byref(out)), self.cancel)
         except FrameioError as err:
             if self._hook.error is not None:
                 raise self._hook.error from err
@@ -255,27 +251,29 @@ class Upload:
 
     def cancel(self) -> None:
         """Cancel the upload from any thread: a blocked :meth:`write` or :meth:`finish` raises
-        :class:`CancelledError`. A state file is kept, so the upload can be resumed."""
-        p = self._ptr
-        if p is not None:
-            lib().fio_upload_cancel(p)
+        :class:`CancelledError`. A state file is kept, so the upload can be resumed. No-op once
+        closed."""
+        try:
+            self._call("fio_upload_cancel")
+        except StateError:
+            pass
 
     # -- state -------------------------------------------------------------------------------------
 
     @property
     def stats(self) -> Progress:
         """The current counters (thread-safe); after :meth:`close`, the last ones."""
-        if self._ptr is None and self._closed_stats is not None:
+        if self._h.closed and self._closed_stats is not None:
             return self._closed_stats
         out = C.fio_progress()
-        check(lib().fio_upload_stats(self._p(), byref(out)))
+        check(self._call("fio_upload_stats", byref(out)))
         return Progress._from_c(out)
 
     @property
     def error(self) -> Optional[FrameioError]:
         """The failure that stopped the upload (a :class:`CancelledError` after a cancel), or None
         while it runs or once it is complete."""
-        st = lib().fio_upload_status(self._p())
+        st = self._call("fio_upload_status")
         return None if st == Status.OK else last_error(st)
 
     @property
@@ -287,59 +285,44 @@ class Upload:
     def resume_offset(self) -> int:
         """After :meth:`Client.resume_upload` of a written-bytes upload: the offset of the first byte
         to write again (0 otherwise)."""
-        return int(lib().fio_upload_resume_offset(self._p()))
+        return int(self._call("fio_upload_resume_offset"))
 
     @property
     def parts(self) -> List[UploadPart]:
         """Per-part detail (number, offset, size, state, attempts, last failure); after :meth:`close`,
         as it was then."""
-        if self._ptr is None:
+        if self._h.closed:
             return list(self._closed_parts)
-        return self._read_parts(self._p())
+        with self._h.use() as p:
+            return _read_parts(p)
 
-    def _read_parts(self, p: "ctypes._Pointer[C.fio_upload]") -> List[UploadPart]:
-        L = lib()
-        out: List[UploadPart] = []
-        for i in range(L.fio_upload_part_count(p)):
-            info = C.fio_upload_part()
-            if L.fio_upload_part_info(p, i, byref(info)) != Status.OK:
-                break
-            out.append(
-                UploadPart(
-                    number=info.number,
-                    offset=info.offset,
-                    size=info.size,
-                    is_final=info.is_final,
-                    state=_enum(PartState, info.state),
-                    attempts=info.attempts,
-                    last_status=_enum(Status, info.last_status),
-                    last_http_status=info.last_http_status,
-                )
-            )
-        return out
+    @property
+    def closed(self) -> bool:
+        return self._h.closed
 
     # -- lifetime ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the upload: cancelled first if not complete (a state file is kept for resume);
-        waits until its threads ended, so no callback runs afterwards."""
-        with self._lock:
-            p, self._ptr = self._ptr, None
-        if p is None:
+        """Release the upload: cancelled first if not complete (a state file is kept for resume); a
+        :meth:`write` or :meth:`finish` blocked on another thread returns (CancelledError) and is
+        waited for; then waits until the library's threads ended, so no callback runs afterwards."""
+        if self._h.closed:
             return
         try:
-            st = C.fio_progress()
-            if lib().fio_upload_stats(p, byref(st)) == Status.OK:
-                self._closed_stats = Progress._from_c(st)
-            self._closed_parts = self._read_parts(p)
+            with self._h.use() as p:
+                st = C.fio_progress()
+                if lib().fio_upload_stats(p, byref(st)) == Status.OK:
+                    self._closed_stats = Progress._from_c(st)
+                self._closed_parts = _read_parts(p)
         except Exception:
             pass
-        if getattr(_in_callback, "active", False):
-            # Collected from inside a progress callback (on the upload's own monitor thread): freeing
-            # here would wait for this very thread. Free it from another thread instead.
-            threading.Thread(target=lib().fio_upload_free, args=(p,), daemon=True).start()
-            return
-        lib().fio_upload_free(p)
+        L = lib()
+        # Cancel only an unfinished upload (a complete one has nothing to cancel).
+        cancel = None if self._finished is not None else L.fio_upload_cancel
+        # Closed (or collected) from inside a progress callback, on the upload's own monitor thread:
+        # fio_upload_free waits for that very thread, so wait and free on another one.
+        in_cb = bool(getattr(_in_callback, "active", False))
+        self._h.close(L.fio_upload_free, before_wait=cancel, in_background=in_cb)
 
     def __enter__(self) -> "Upload":
         return self
@@ -348,7 +331,7 @@ class Upload:
         try:
             if exc_type is not None:
                 self.cancel()
-            elif self._ptr is not None and self._finished is None:
+            elif not self._h.closed and self._finished is None:
                 self.finish()
         finally:
             self.close()
@@ -360,8 +343,30 @@ class Upload:
             pass
 
     def __repr__(self) -> str:
-        state = "closed" if self._ptr is None else ("finished" if self._finished else "open")
+        state = "closed" if self._h.closed else ("finished" if self._finished else "open")
         return f"Upload(asset_id={self.asset_id!r}, {state})"
+
+
+def _read_parts(p: "ctypes._Pointer[C.fio_upload]") -> List[UploadPart]:
+    L = lib()
+    out: List[UploadPart] = []
+    for i in range(L.fio_upload_part_count(p)):
+        info = C.fio_upload_part()
+        if L.fio_upload_part_info(p, i, byref(info)) != Status.OK:
+            break
+        out.append(
+            UploadPart(
+                number=info.number,
+                offset=info.offset,
+                size=info.size,
+                is_final=info.is_final,
+                state=_enum(PartState, info.state),
+                attempts=info.attempts,
+                last_status=_enum(Status, info.last_status),
+                last_http_status=info.last_http_status,
+            )
+        )
+    return out
 
 
 def _enum(cls: Any, v: int) -> Any:
@@ -398,8 +403,8 @@ def start(
     out = POINTER(C.fio_upload)()
     try:
         check(
-            lib().fio_upload_start(
-                client._p(), byref(params), enc_opt(None if path is None else os.fspath(path), "path"), options.ptr, byref(out)
+            client._call(
+                "fio_upload_start", byref(params), enc_opt(None if path is None else os.fspath(path), "path"), options.ptr, byref(out)
             )
         )
     finally:
@@ -410,7 +415,7 @@ def start(
 def resume(client: "Client", state_file: PathLike, options: UploadOptions) -> Upload:
     out = POINTER(C.fio_upload)()
     try:
-        check(lib().fio_upload_resume(client._p(), enc(os.fspath(state_file), "state_file"), options.ptr, byref(out)))
+        check(client._call("fio_upload_resume", enc(os.fspath(state_file), "state_file"), options.ptr, byref(out)))
     finally:
         options.free()
     return Upload(client, out, options.hook)
@@ -418,11 +423,10 @@ def resume(client: "Client", state_file: PathLike, options: UploadOptions) -> Up
 
 def upload_file(client: "Client", params: C.fio_asset_params, path: PathLike, options: UploadOptions) -> Progress:
     out = C.fio_progress()
-    cp = client._p()
     try:
         p = enc(os.fspath(path), "path")
         # A one-shot upload has no handle to cancel from Ctrl-C; a callback error cancels it.
-        st = lib().fio_upload_file(cp, byref(params), p, options.ptr, byref(out))
+        st = client._call("fio_upload_file", byref(params), p, options.ptr, byref(out))
         if st != Status.OK:
             err = last_error(st)
             if options.hook.error is not None:

@@ -238,7 +238,8 @@ def test_400_bad_request(paired):
 
 
 def test_401_unauthorized(emulator, make_client):
-    c = make_client()
+    seen = []
+    c = make_client(on_tokens=seen.append)
     with c.pair() as p:
         p.wait(timeout=30)
     fault = emulator.control(
@@ -250,8 +251,9 @@ def test_401_unauthorized(emulator, make_client):
             c.device_info()
     finally:
         emulator.control("DELETE", f"/_emulator/faults/{fault['id']}")
-    assert ei.value.status in (fio.Status.UNAUTHORIZED, fio.Status.PAIRING_REQUIRED)
+    assert ei.value.status == fio.Status.UNAUTHORIZED, ei.value
     assert ei.value.http_status == 401
+    assert len(seen) == 2, "the library should have refreshed once before giving up"
 
 
 def test_401_expired_tokens_without_refresh(emulator, make_client):
