@@ -126,6 +126,18 @@ fn set_linger_zero(fd: RawFd) {
     let _ = socket2::SockRef::from(&bfd).set_linger(Some(Duration::ZERO));
 }
 
+/// Has the peer closed or reset the connection? Works with unread data still queued.
+fn peer_closed(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd and a zero timeout; the fd is open (see set_linger_zero).
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
 fn header_str(req: &Request<Incoming>, name: &str) -> Option<String> {
     req.headers()
         .get(name)
@@ -164,29 +176,34 @@ async fn handle(
         // Control API: never faulted, never logged (tests poll it).
         return Ok(crate::control::handle(app, req).await);
     }
-    let mut entry = LogEntry {
-        id: 0,
-        port: port.name(),
-        method: method.clone(),
-        path: redact_uri(req.uri()),
-        status: 0,
-        content_length: header_str(&req, "content-length").and_then(|v| v.trim().parse().ok()),
-        transfer_encoding: header_str(&req, "transfer-encoding"),
-        signed_headers_ok: if port == Port::S3 {
-            crate::s3::signed_headers_ok(&req)
-        } else {
-            None
+    // Logged when the guard drops: also when hyper cancels the request because the client left.
+    let mut log = LogGuard {
+        app: app.clone(),
+        t0,
+        entry: LogEntry {
+            id: 0,
+            port: port.name(),
+            method: method.clone(),
+            path: redact_uri(req.uri()),
+            status: 0,
+            content_length: header_str(&req, "content-length").and_then(|v| v.trim().parse().ok()),
+            transfer_encoding: header_str(&req, "transfer-encoding"),
+            signed_headers_ok: if port == Port::S3 {
+                crate::s3::signed_headers_ok(&req)
+            } else {
+                None
+            },
+            time_ms: t0,
+            duration_ms: 0,
+            fault: None,
+            client_version: header_str(&req, "x-client-version"),
         },
-        time_ms: t0,
-        duration_ms: 0,
-        fault: None,
-        client_version: header_str(&req, "x-client-version"),
     };
 
     if let Some((id, action)) =
         app.take_fault(port.name(), &method, &path, req.uri().query().unwrap_or(""))
     {
-        entry.fault = Some(format!("{}#{id}", action.kind()));
+        log.entry.fault = Some(format!("{}#{id}", action.kind()));
         match action {
             FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
             FaultAction::Respond {
@@ -220,26 +237,25 @@ async fn handle(
                     r.headers_mut()
                         .insert("content-type", HeaderValue::from_static(ct));
                 }
-                entry.status = status;
-                entry.duration_ms = app.elapsed_ms().saturating_sub(t0);
-                app.log(entry);
+                log.entry.status = status;
                 return Ok(r);
             }
             FaultAction::Reset { after_bytes } => {
                 let _ = drain(req.into_body(), after_bytes).await;
-                entry.duration_ms = app.elapsed_ms().saturating_sub(t0);
-                app.log(entry);
                 set_linger_zero(fd);
                 return Err(Box::new(Dropped));
             }
             FaultAction::Stall { ms } => {
-                entry.duration_ms = 0;
-                app.log(entry);
                 let hold = ms
                     .map(Duration::from_millis)
                     .unwrap_or(Duration::from_secs_f64(app.cfg.stall_max_secs));
-                // Hold the request (and its unread body) without reading or answering.
-                tokio::time::sleep(hold).await;
+                // Hold the request (and its unread body) without reading or answering,
+                // until the client gives up or the hold time ends.
+                let until = tokio::time::Instant::now() + hold;
+                while tokio::time::Instant::now() < until && !peer_closed(fd) {
+                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+                }
                 drop(req);
                 set_linger_zero(fd);
                 return Err(Box::new(Dropped));
@@ -251,10 +267,22 @@ async fn handle(
         Port::Api => crate::api::handle(&app, req).await,
         Port::S3 => crate::s3::handle(&app, req).await,
     };
-    entry.status = resp.status().as_u16();
-    entry.duration_ms = app.elapsed_ms().saturating_sub(t0);
-    app.log(entry);
+    log.entry.status = resp.status().as_u16();
     Ok(resp)
+}
+
+struct LogGuard {
+    app: Arc<App>,
+    t0: u64,
+    entry: LogEntry,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        let mut e = self.entry.clone();
+        e.duration_ms = self.app.elapsed_ms().saturating_sub(self.t0);
+        self.app.log(e);
+    }
 }
 
 /// Read and discard up to `limit` body bytes; gives up when the client goes quiet for 20 s.

@@ -204,6 +204,22 @@ fn reset_and_stall_faults_on_both_ports() {
     assert!(t.elapsed() >= Duration::from_millis(650));
     // Other requests are unaffected while one is stalled; the next PUT goes through.
     assert_eq!(emu.put(&u2[0], &src, &[]).status, 200);
+    // A stall ends when the client gives up (well before stall_ms / --stall-max), and is logged then.
+    let stalls = |emu: &Emu| {
+        emu.requests()
+            .into_iter()
+            .filter(|e| e["fault"].as_str().is_some_and(|f| f.starts_with("stall#")))
+            .collect::<Vec<_>>()
+    };
+    let t = Instant::now();
+    while stalls(&emu).len() < 2 && t.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for e in stalls(&emu) {
+        assert_eq!(e["status"], 0);
+        let held = e["duration_ms"].as_u64().unwrap();
+        assert!((600..1500).contains(&held), "held {held} ms: {e}");
+    }
     let log = emu.requests();
     assert!(log.iter().any(|e| e["port"] == "s3"
         && e["fault"].as_str().is_some_and(|f| f.starts_with("reset#"))
