@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
@@ -39,7 +39,7 @@ import frameio_c2c as fio  # noqa: E402
 EMULATOR_SECRET = "fio-emulator-secret"
 
 
-def ffmpeg_cmd(args: argparse.Namespace) -> list:
+def ffmpeg_cmd(args: argparse.Namespace) -> List[str]:
     base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re"]
     if args.file:
         src = ["-i", args.file, "-c", "copy"]
@@ -56,7 +56,7 @@ def ffmpeg_cmd(args: argparse.Namespace) -> list:
     return base + src + ["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof", "pipe:1"]
 
 
-def start_emulator(workdir: str) -> "tuple[subprocess.Popen, str]":
+def start_emulator(workdir: str) -> "Tuple[subprocess.Popen[str], str]":
     root = HERE.parent.parent
     binary = os.environ.get("FIO_EMULATOR_BIN") or str(root / "target" / "debug" / "fio-emulator")
     if not Path(binary).is_file():
@@ -78,7 +78,7 @@ def load_tokens(path: Optional[str]) -> Optional[fio.Tokens]:
     return None
 
 
-def saver(path: Optional[str]):
+def saver(path: Optional[str]) -> Callable[[fio.Tokens], None]:
     def save(t: fio.Tokens) -> None:
         if not path:
             return

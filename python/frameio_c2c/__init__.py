@@ -46,7 +46,7 @@ def library_version() -> str:
     """The loaded library's ``fio_version()``."""
     from ._lib import lib
 
-    return lib().version
+    return str(lib().version)
 
 
 def library_path() -> str:

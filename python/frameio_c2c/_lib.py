@@ -33,7 +33,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._version import __version__
 
@@ -52,7 +52,7 @@ fio_log_level = c_int32
 class _Opaque(Structure):
     """Base of the opaque handle types: only ever used behind a pointer."""
 
-    _fields_: List[Tuple[str, type]] = []
+    _fields_ = []
 
 
 class fio_config(_Opaque):
@@ -368,7 +368,7 @@ class Library:
                 f"{LIB_ENV} at a libframeio_c2c of version {expected_version}."
             )
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         # Only reached for names not set in __init__: a declared function the library lacks.
         if name.startswith("fio_") and name in DECLARATIONS:
             raise LibraryError(

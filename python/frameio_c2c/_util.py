@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from ._lib import lib
 from .errors import InvalidArgumentError, Status, check
@@ -57,7 +57,7 @@ def blocking(call: Callable[[], int], cancel: Callable[[], None]) -> None:
     if threading.current_thread() is not threading.main_thread():
         check(call())
         return
-    box: dict = {}
+    box: Dict[str, BaseException] = {}
 
     def run() -> None:
         try:
@@ -133,7 +133,7 @@ class _Use:
     def __init__(self, h: Handle) -> None:
         self.h = h
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         from .errors import StateError
 
         h = self.h

@@ -163,7 +163,7 @@ class Pairing:
     @property
     def interval(self) -> float:
         """Current polling interval in seconds (grows by 5 s after each slow_down)."""
-        return self._call("fio_pairing_interval_ms") / 1000.0
+        return int(self._call("fio_pairing_interval_ms")) / 1000.0
 
     def poll(self) -> bool:
         """Poll once: True once paired (the tokens are installed in the client and were given to
@@ -364,7 +364,7 @@ class Client:
         finally:
             L.fio_config_free(cfg)
         if tokens is not None:
-            self.tokens = tokens  # type: ignore[assignment]
+            self.tokens = tokens
 
     # -- lifetime ----------------------------------------------------------------------------------
 
@@ -461,7 +461,8 @@ class Client:
         """GET /v2/devices/me: the device's description (project, status, scopes...) as a dict."""
         out = c_void_p()
         check(self._call("fio_device_info", byref(out)))
-        return json.loads(take_string(out))
+        info: Dict[str, Any] = json.loads(take_string(out))
+        return info
 
     def heartbeat(self) -> None:
         """Send one heartbeat (marks the device online)."""
@@ -712,7 +713,7 @@ class Client:
         from . import upload as U
 
         if name is None:
-            name = os.path.basename(os.fspath(path))  # type: ignore[arg-type]
+            name = os.path.basename(os.fsdecode(path))
         size = os.stat(path).st_size
         params, keep = _asset_params(name, filetype, None if realtime else size, realtime, None, channel, offset)
         return U.upload_file(self, params, path, U.UploadOptions(progress=progress, **options))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from typing import Dict, Optional, Type
+from typing import Any, Callable, Dict, Type
 
 
 class Status(enum.IntEnum):
@@ -182,7 +182,7 @@ def error_class(status: int) -> Type[FrameioError]:
     return _BY_STATUS.get(status, FrameioError)
 
 
-def _copy_text(fn) -> str:
+def _copy_text(fn: Callable[[Any, int], int]) -> str:
     size = 256
     while True:
         buf = ctypes.create_string_buffer(size)
@@ -220,7 +220,7 @@ def status_text(status: int) -> str:
     """The library's static text for a status code."""
     from ._lib import lib
 
-    return lib().fio_status_str(status).decode("utf-8", "replace")
+    return str(lib().fio_status_str(status).decode("utf-8", "replace"))
 
 
 def make_error(status: int, message: str = "", http_status: int = 0) -> FrameioError:

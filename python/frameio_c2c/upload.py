@@ -53,7 +53,7 @@ class Progress:
 
     @classmethod
     def _from_c(cls, p: C.fio_progress) -> "Progress":
-        return cls(**{name: getattr(p, name) for name, _ in C.fio_progress._fields_})
+        return cls(**{f[0]: getattr(p, f[0]) for f in C.fio_progress._fields_})
 
 
 class PartState(enum.IntEnum):
