@@ -103,6 +103,10 @@ TokenCallback = Callable[[Tokens], None]
 LogCallback = Callable[[LogLevel, str], None]
 
 
+# Set while an on_tokens callback runs on this thread (the library holds the refresh lock then).
+_in_token_callback = threading.local()
+
+
 def _report_callback_error(where: str) -> None:
     _log.exception("frameio_c2c: exception in %s (ignored)", where)
 
@@ -251,8 +255,9 @@ class Client:
         url_pairing: ask for URL/QR pairing so ``Pairing.verification_uri_complete`` is filled.
         tokens: tokens saved earlier, installed at once (:class:`Tokens` or a 2/3-tuple).
         on_tokens: called with every new :class:`Tokens` (after pairing and each refresh), before the
-            library uses them, on the thread that obtained them. Persist them there. It must not call
-            back into this client's token methods. Exceptions are logged and ignored.
+            library uses them, on the thread that obtained them, while the client's refresh lock is
+            held: persist them and return. Calling this client from it raises :class:`StateError`
+            (it would deadlock). Exceptions are logged and ignored.
         on_log: receives library log lines: a callable ``(level, message)`` or a
             :class:`logging.Logger`. Runs on library threads; must be quick. Lines never hold secrets.
         log_level: most verbose level passed to ``on_log`` (default INFO).
@@ -370,6 +375,9 @@ class Client:
 
     def _call(self, name: str, *args: Any) -> Any:
         """Call ``name(client, *args)`` holding the handle (so close() waits for it)."""
+        if getattr(_in_token_callback, "active", False):
+            # The library holds the client's refresh lock while the token callback runs.
+            raise StateError(Status.WRONG_STATE, "on_tokens must not call the client (it would deadlock)")
         with self._h.use() as p:
             return getattr(lib(), name)(p, *args)
 
@@ -399,12 +407,15 @@ class Client:
     # -- callbacks ---------------------------------------------------------------------------------
 
     def _token_callback(self, _ud: Optional[int], access: Optional[bytes], refresh: Optional[bytes], expires_at: int) -> None:
+        _in_token_callback.active = True
         try:
             fn = self._on_tokens
             if fn is not None:
                 fn(Tokens(dec(access) or "", dec(refresh) or "", int(expires_at)))
         except BaseException:  # noqa: BLE001 - must not cross into C
             _report_callback_error("on_tokens callback")
+        finally:
+            _in_token_callback.active = False
 
     # -- pairing and tokens ------------------------------------------------------------------------
 

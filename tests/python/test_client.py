@@ -131,6 +131,22 @@ def test_token_callback_exception_is_contained(make_client, caplog):
     assert any("on_tokens" in r.getMessage() for r in caplog.records)
 
 
+def test_token_callback_calling_the_client_does_not_deadlock(make_client, caplog):
+    box = {}
+
+    def on_tokens(t):
+        try:
+            box["tokens"] = c.tokens  # would deadlock in C: refused instead
+        except fio.StateError as e:
+            box["error"] = e
+
+    c = make_client(on_tokens=on_tokens)
+    with c.pair() as p:
+        p.wait(timeout=30)
+    assert isinstance(box.get("error"), fio.StateError) and "tokens" not in box
+    assert c.tokens is not None  # fine outside the callback
+
+
 def test_log_callback_to_logging(make_client, caplog):
     logger = logging.getLogger("test.fio")
     with caplog.at_level(logging.DEBUG, logger="test.fio"):
