@@ -196,8 +196,9 @@ typedef void (*fio_log_cb)(void *userdata, fio_log_level level, const char *mess
  * Token callback: receives every new token pair (after pairing and after each refresh) before the
  * library uses it, so firmware can persist it atomically (refresh tokens are single-use: a lost pair
  * means pairing again). `expires_at` is the access token's expiry in seconds since the Unix epoch (0 =
- * unknown). The strings are valid only during the call. Called on the thread that obtained the tokens;
- * it must not call fio_client_refresh/fio_client_set_tokens (deadlock), throw or longjmp.
+ * unknown). The strings are valid only during the call. Called on the thread that obtained the tokens,
+ * while the client's refresh lock is held: it must not call back into the library for this client
+ * (that can deadlock), and must not throw or longjmp. Persist the pair and return.
  */
 typedef void (*fio_token_cb)(void *userdata,
                              const char *access_token,

@@ -40,8 +40,8 @@ impl LogLevel {
 pub type LogCallback = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
 /// Receives every new token pair (pairing, refresh) *before* anything uses it, so firmware can persist it
-/// atomically. Called on the thread that obtained the tokens. Must not call back into the client's token
-/// functions (set_tokens/refresh) - that would deadlock.
+/// atomically. Called on the thread that obtained the tokens, with the refresh lock held: it must not call
+/// back into the client (that can deadlock).
 pub type TokenCallback = Arc<dyn Fn(&Tokens) + Send + Sync>;
 
 /// Timeouts. `None` disables a limit.

@@ -33,8 +33,9 @@ pub type fio_log_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, level: 
 /// Token callback: receives every new token pair (after pairing and after each refresh) before the
 /// library uses it, so firmware can persist it atomically (refresh tokens are single-use: a lost pair
 /// means pairing again). `expires_at` is the access token's expiry in seconds since the Unix epoch (0 =
-/// unknown). The strings are valid only during the call. Called on the thread that obtained the tokens;
-/// it must not call fio_client_refresh/fio_client_set_tokens (deadlock), throw or longjmp.
+/// unknown). The strings are valid only during the call. Called on the thread that obtained the tokens,
+/// while the client's refresh lock is held: it must not call back into the library for this client
+/// (that can deadlock), and must not throw or longjmp. Persist the pair and return.
 pub type fio_token_cb = Option<
     unsafe extern "C" fn(userdata: *mut c_void, access_token: *const c_char, refresh_token: *const c_char, expires_at: u64),
 >;
