@@ -687,3 +687,16 @@ fn calls_go_through_a_configured_proxy() {
     assert_eq!(emu.asset(&asset.id)["state"], "uploaded");
     assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 2, "API and S3 went through the proxy");
 }
+
+#[test]
+fn revoke_failure_keeps_tokens() {
+    let emu = Emulator::start();
+    let client = emu.paired_client();
+    emu.fault(json!({"target": "api", "path_prefix": "/v2/auth/revoke", "count": 100, "status": 500}));
+    let e = client.revoke().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ServerError);
+    assert!(client.tokens().is_some(), "tokens kept so the revoke can be tried again");
+    emu.clear_faults();
+    client.revoke().unwrap();
+    assert!(client.tokens().is_none());
+}

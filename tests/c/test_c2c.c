@@ -617,6 +617,49 @@ static void test_threads_share_a_client(void) {
     fio_client_free(client);
 }
 
+static void test_url_expired_and_short_file(void) {
+    fio_client *client = paired_client("unit-c-urlexp");
+    fio_asset_params params;
+    fio_asset *asset = NULL;
+    fio_url_list *urls = NULL;
+    fio_part_spec spec;
+    char url[4096], *sig;
+    char path[] = "/tmp/fio-c-short-XXXXXX";
+    int fd = mkstemp(path);
+
+    CHECK_TRUE(fd >= 0 && write(fd, "0123456789", 10) == 10);
+    fio_asset_params_init(&params);
+    params.name = "exp.mp4";
+    params.filetype = "video/mp4";
+    params.realtime = true;
+    OK(fio_asset_create(client, &params, &asset));
+    spec.number = 1;
+    spec.size = 100;
+    spec.is_final = true;
+    OK(fio_register_parts(client, asset ? fio_asset_id(asset) : "x", &spec, 1, NULL, 100, &urls));
+    if (urls != NULL) {
+        snprintf(url, sizeof url, "%s", fio_url_list_get(urls, 0));
+        sig = strstr(url, "X-Amz-Signature=");
+        CHECK_TRUE(sig != NULL);
+        if (sig != NULL) {
+            sig += strlen("X-Amz-Signature=");
+            *sig = *sig == '0' ? '1' : '0';
+            clear_requests();
+            CHECK_STATUS(fio_put_part(client, url, (const uint8_t *)"x", 1, "video/mp4", NULL, NULL), FIO_ERR_URL_EXPIRED);
+            CHECK_TRUE(fio_last_http_status() == 403);
+            CHECK_TRUE(!fio_last_error_retryable());
+            CHECK_TRUE(count_requests() == 1);
+        }
+        /* The file holds 10 bytes, the part wants 100: a local I/O error, not a hang. */
+        CHECK_STATUS(fio_put_part_fd(client, fio_url_list_get(urls, 0), fd, 0, 100, "video/mp4", NULL, NULL), FIO_ERR_IO);
+        fio_url_list_free(urls);
+    }
+    fio_asset_free(asset);
+    close(fd);
+    unlink(path);
+    fio_client_free(client);
+}
+
 int main(void) {
     const char *env = getenv("FIO_TEST_API");
     const char *colon;
@@ -639,6 +682,7 @@ int main(void) {
     test_error_bodies();
     test_refresh_and_revoke();
     test_threads_share_a_client();
+    test_url_expired_and_short_file();
 
     printf("C tests: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
