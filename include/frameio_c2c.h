@@ -828,7 +828,7 @@ fio_status fio_heartbeat_start(const struct fio_client *client, uint32_t interva
 fio_status fio_heartbeat_stop(const struct fio_client *client);
 
 /**
- * A new configuration with the defaults: base URL https://api.frame.io, client version "0.0.0", scope
+ * A new configuration with the defaults: base URL `https://api.frame.io`, client version "0.0.0", scope
  * "asset_create offline", connect timeout 10 s, request timeout 30 s, 5 attempts with backoff 0.5-30 s
  * and a 5 minute retry deadline, HTTPS only, no proxy, no callbacks. client_id and client_secret must
  * be set before fio_client_new. Returns NULL only if the library panicked. Free with fio_config_free.
@@ -841,7 +841,7 @@ struct fio_config *fio_config_new(void);
 void fio_config_free(struct fio_config *config);
 
 /**
- * Set the API base URL (default "https://api.frame.io"). Must be https:// unless
+ * Set the API base URL (default `https://api.frame.io`). Must be https:// unless
  * fio_config_set_allow_http was called first. Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT.
  */
 fio_status fio_config_set_base_url(struct fio_config *config, const char *url);

@@ -282,7 +282,7 @@ pub fn validate_base_url(url: &str, allow_http: bool) -> Result<()> {
     Ok(())
 }
 
-/// Semantic version 2.0.0: MAJOR.MINOR.PATCH[-pre][+build], no leading zeros in numeric parts.
+/// Semantic version 2.0.0: `MAJOR.MINOR.PATCH[-pre][+build]`, no leading zeros in numeric parts.
 pub fn is_semver(v: &str) -> bool {
     let (core_pre, build) = match v.split_once('+') {
         Some((a, b)) => (a, Some(b)),

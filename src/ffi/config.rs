@@ -50,7 +50,7 @@ unsafe fn cfg_mut<'a>(p: *mut fio_config) -> Result<&'a mut Config> {
     p.as_mut().map(|c| &mut c.cfg).ok_or_else(|| Error::null("config"))
 }
 
-/// A new configuration with the defaults: base URL https://api.frame.io, client version "0.0.0", scope
+/// A new configuration with the defaults: base URL `https://api.frame.io`, client version "0.0.0", scope
 /// "asset_create offline", connect timeout 10 s, request timeout 30 s, 5 attempts with backoff 0.5-30 s
 /// and a 5 minute retry deadline, HTTPS only, no proxy, no callbacks. client_id and client_secret must
 /// be set before fio_client_new. Returns NULL only if the library panicked. Free with fio_config_free.
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn fio_config_free(config: *mut fio_config) {
     })
 }
 
-/// Set the API base URL (default "https://api.frame.io"). Must be https:// unless
+/// Set the API base URL (default `https://api.frame.io`). Must be https:// unless
 /// fio_config_set_allow_http was called first. Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn fio_config_set_base_url(config: *mut fio_config, url: *const c_char) -> fio_status {

@@ -2,7 +2,7 @@
 //! mapping, strings and callbacks. Nothing here knows HTTP.
 //!
 //! Conventions (design.md section 4):
-//! - every export runs inside [`guard`] (or [`guard_value`]): a panic becomes `FIO_ERR_PANIC` and, for a
+//! - every export runs inside `guard` (or `guard_value`): a panic becomes `FIO_ERR_PANIC` and, for a
 //!   client, poisons the handle;
 //! - every pointer is checked; out-params are written only on success;
 //! - strings the library returns are freed with `fio_string_free`; objects with their `_free`, which
