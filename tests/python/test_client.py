@@ -363,3 +363,39 @@ def test_put_part_callback_exception_is_raised(paired):
     # returning False cancels quietly
     with pytest.raises(fio.CancelledError):
         paired.put_part(url, bytes(5 * MiB), content_type="video/quicktime", progress=lambda n: False)
+
+
+@pytest.mark.parametrize(
+    "status,exc,code",
+    [(503, fio.ServerError, fio.Status.SERVER_ERROR), (429, fio.RateLimitedError, fio.Status.RATE_LIMITED)],
+)
+def test_transient_statuses_after_retries(emulator, make_client, status, exc, code):
+    c = make_client(retry_attempts=2, retry_backoff=0.01, retry_max_backoff=0.02)
+    with c.pair() as p:
+        p.wait(timeout=30)
+    fault = emulator.control(
+        "POST", "/_emulator/faults",
+        {"path_prefix": "/v2/devices/heartbeat", "status": status, "count": 10, "headers": {"retry-after": "1"}},
+    )
+    try:
+        with pytest.raises(exc) as ei:
+            c.heartbeat()
+    finally:
+        emulator.control("DELETE", f"/_emulator/faults/{fault['id']}")
+    assert ei.value.status == code and ei.value.http_status == status and ei.value.retryable
+
+
+def test_tampered_part_url_is_upload_error(paired):
+    a = paired.create_asset("tamper.mov", "video/quicktime", realtime=True)
+    (url,) = paired.register_parts(a.id, [fio.Part(1, 5 * MiB)])
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    q = dict(parse_qsl(parts.query))
+    sig = q["X-Amz-Signature"]
+    q["X-Amz-Signature"] = sig[:-1] + ("0" if sig[-1] != "0" else "1")  # a wrong signature
+    bad = urlunsplit(parts._replace(query=urlencode(q)))
+    with pytest.raises(fio.UploadError) as ei:
+        paired.put_part(bad, bytes(5 * MiB), content_type="video/quicktime")
+    assert ei.value.status == fio.Status.URL_EXPIRED and ei.value.http_status == 403
+    assert sig[:16] not in str(ei.value)  # presigned query strings never reach messages
