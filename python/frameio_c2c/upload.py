@@ -217,15 +217,17 @@ class Upload:
 
     # -- feeding -----------------------------------------------------------------------------------
 
-    def write(self, data: Union[bytes, bytearray, memoryview]) -> None:
-        """Append recorded bytes (copied by the library). Blocks while the buffer budget is full
-        (backpressure), with the GIL released."""
+    def write(self, data: Union[bytes, bytearray, memoryview]) -> int:
+        """Append recorded bytes (copied by the library); returns how many (all of them), like a file,
+        so an Upload can be the destination of ``shutil.copyfileobj``. Blocks while the buffer budget
+        is full (backpressure), with the GIL released."""
         from .client import _buffer
 
         buf, n = _buffer(data)
         st = self._call("fio_upload_write", buf, n)
         if st != Status.OK:
             self._raise(st)
+        return n
 
     def file_grew(self, new_size: int) -> None:
         """File source: the file now holds ``new_size`` bytes; parts whose bytes exist are queued."""

@@ -158,6 +158,14 @@ def test_upload_complete_file(paired, emulator, media_file, realtime):
     assert assets, "no asset with the file's SHA-256"
 
 
+@needs_ffmpeg
+def test_upload_is_a_file_like_destination(paired, emulator, media_file):
+    with open(media_file, "rb") as src, paired.upload("copied.mp4", CT) as up:
+        shutil.copyfileobj(src, up, 3 * MiB + 17)
+    assert up.stats.bytes_done == media_file.stat().st_size
+    assert emulator.wait_asset_state(up.asset_id)["sha256"] == sha256_file(media_file)
+
+
 # -- cancel, callbacks, threads ----------------------------------------------------------------------
 
 
