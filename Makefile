@@ -35,7 +35,8 @@ test-rust: emulator
 .PHONY: test-python
 
 ## test-python: the Python package (python/frameio_c2c, ctypes) against a fresh emulator and the debug library
-test-python: build
+test-python:
+	$(CARGO) build -p frameio-c2c -p fio-emulator
 	FRAMEIO_C2C_LIB=$(TARGET_DIR)/debug/libframeio_c2c.so $(PYTHON) -m pytest -q tests/python
 
 clean:
