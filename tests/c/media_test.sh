@@ -3,15 +3,17 @@
 # examples-c/upload_realtime uploads a real media file of at least 50 MB in parts *while it is being
 # recorded* (ffmpeg writes a fragmented MP4 in real time), and the emulator's assembled object must
 # have the file's SHA-256. Without ffmpeg, a generated file is written progressively instead (said so).
-#   tests/c/media_test.sh [--shared] [--valgrind]
+#   tests/c/media_test.sh [--shared] [--valgrind] [--tls]   (--tls: HTTPS with the emulator's CA as FIO_CA_PEM)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 variant=static
 wrap=()
+emu_extra=()
 for a in "$@"; do
     case "$a" in
         --shared) variant=shared ;;
+        --tls) emu_extra=(--emu-arg --tls) ;;
         --valgrind) wrap=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect) ;;
     esac
 done
@@ -19,7 +21,7 @@ bin="$root/examples-c/build/$variant"
 
 if [[ "${FIO_MEDIA_INNER:-}" != 1 ]]; then
     [[ -x "$bin/pair" && -x "$bin/upload_realtime" ]] || make -C "$root/examples-c" >/dev/null
-    FIO_MEDIA_INNER=1 exec "$here/run.sh" --emu-arg --auto-approve -- "$0" "$@"
+    FIO_MEDIA_INNER=1 exec "$here/run.sh" --emu-arg --auto-approve "${emu_extra[@]}" -- "$0" "$@"
 fi
 
 work="$(mktemp -d /tmp/fio-media.XXXXXX)"
@@ -53,8 +55,9 @@ cat "$work/upload.log"
 asset="$(sed -nE 's/^uploaded asset ([^:]+):.*/\1/p' "$work/upload.log")"
 size=$(stat -c %s "$media")
 want="$(sha256sum "$media" | cut -d' ' -f1)"
-got="$(curl -s "$FIO_TEST_API/_emulator/assets/$asset" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a["state"], a.get("sha256"))')"
+got="$(curl -s ${FIO_TEST_CA:+--cacert "$FIO_TEST_CA"} "$FIO_TEST_API/_emulator/assets/$asset" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a["state"], a.get("sha256"))')"
 echo "source: $source_kind"
+echo "transport: ${FIO_TEST_API%%:*} ($variant library)"
 echo "file: $size bytes, sha256 $want"
 echo "emulator: $got"
 echo "elapsed (recording + upload): $(( (end - start) / 1000000 )) ms"

@@ -34,8 +34,11 @@ read -r -t 30 ready <&3 || { echo "run.sh: emulator did not start" >&2; cat "$wo
 cat <&3 >/dev/null &
 api="$(sed -E 's/.*"api": *"([^"]+)".*/\1/' <<<"$ready")"
 s3="$(sed -E 's/.*"s3": *"([^"]+)".*/\1/' <<<"$ready")"
+ca="$(sed -nE 's/.*"ca_cert": *"([^"]+)".*/\1/p' <<<"$ready")"
 export FIO_TEST_API="$api" FIO_TEST_S3="$s3"
-export FIO_BASE_URL="$api" FIO_CLIENT_SECRET="fio-emulator-secret" FIO_ALLOW_HTTP=1
+if [[ -n "$ca" ]]; then export FIO_CA_PEM="$ca" FIO_TEST_CA="$ca"; fi
+export FIO_BASE_URL="$api" FIO_CLIENT_SECRET="fio-emulator-secret"
+if [[ "$api" == http://* ]]; then export FIO_ALLOW_HTTP=1; else unset FIO_ALLOW_HTTP; fi
 set +e
 "$@"
 status=$?
