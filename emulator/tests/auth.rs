@@ -507,3 +507,96 @@ fn rate_limit_headers_and_429_modes() {
     assert!(r.header("retry-after").is_none());
     assert!(t.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn custom_secret_scopes_and_access_token_revoke() {
+    let emu = Emu::start(&["--auto-approve", "--client-secret", "vendor-model-secret"]);
+    // The default secret is no longer accepted.
+    let r = emu.post_form(
+        "/v2/auth/device/code",
+        &[
+            ("client_id", "s1"),
+            ("client_secret", SECRET),
+            ("scope", "offline"),
+        ],
+        true,
+    );
+    assert_eq!(r.simple_error(), "invalid_client");
+    let pair = |client: &str, scope: &str| {
+        let r = emu.post_form(
+            "/v2/auth/device/code",
+            &[
+                ("client_id", client),
+                ("client_secret", "vendor-model-secret"),
+                ("scope", scope),
+            ],
+            false,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let dc = r.json()["device_code"].as_str().unwrap().to_string();
+        let r = emu.post_form(
+            "/v2/auth/token",
+            &[
+                ("client_id", client),
+                ("client_secret", "vendor-model-secret"),
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", &dc),
+            ],
+            false,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    // Without `offline` there is no refresh token; without `asset_create` no assets.
+    let t = pair("s1", "asset_create");
+    assert!(t.get("refresh_token").is_none(), "{t}");
+    let t = pair("s2", "offline");
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(emu.get("/v2/devices/me", Some(access)).status, 200);
+    let r = emu.post_json(
+        "/v2/devices/assets",
+        Some(access),
+        &json!({"name": "a.mp4", "filetype": "video/mp4", "filesize": 1}),
+    );
+    assert_eq!(r.detailed(403), "Forbidden");
+    // Revoking with the access token kills the pair, refresh token included.
+    let t = pair("s3", "asset_create offline");
+    let (access, refresh) = (
+        t["access_token"].as_str().unwrap(),
+        t["refresh_token"].as_str().unwrap(),
+    );
+    // Another client cannot revoke it.
+    let r = emu.post_form(
+        "/v2/auth/revoke",
+        &[
+            ("client_id", "s2"),
+            ("client_secret", "vendor-model-secret"),
+            ("token", access),
+        ],
+        true,
+    );
+    assert_eq!(r.json(), json!({"success": true}));
+    assert_eq!(emu.get("/v2/devices/me", Some(access)).status, 200);
+    let r = emu.post_form(
+        "/v2/auth/revoke",
+        &[
+            ("client_id", "s3"),
+            ("client_secret", "vendor-model-secret"),
+            ("token", access),
+        ],
+        true,
+    );
+    assert_eq!(r.json(), json!({"success": true}));
+    emu.get("/v2/devices/me", Some(access)).detailed(401);
+    let r = emu.post_form(
+        "/v2/auth/token",
+        &[
+            ("client_id", "s3"),
+            ("client_secret", "vendor-model-secret"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+        ],
+        true,
+    );
+    r.detailed(401);
+}
