@@ -292,7 +292,7 @@ fn background_heartbeat_runs_and_stops() {
     let client = emu.paired_client();
     client.start_heartbeat_unclamped(Duration::from_millis(150)).unwrap();
     assert!(client.heartbeat_running());
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(1200));
     client.stop_heartbeat();
     assert!(!client.heartbeat_running());
     let n = emu.requests_to(Some("POST"), "/v2/devices/heartbeat").len();
