@@ -45,16 +45,20 @@ def test_callbacks_survive_garbage_collection(make_client, emulator):
 def test_close_while_another_thread_is_blocked_in_write(paired):
     up = paired.upload("close.mov", "video/quicktime", bandwidth_limit=2 * MiB, buffer_budget=10 * MiB + 1)
     result: List[BaseException] = []
+    data = os.urandom(40 * MiB)
 
     def writer():
         try:
-            up.write(os.urandom(40 * MiB))
+            up.write(data)
         except BaseException as e:
             result.append(e)
 
     t = threading.Thread(target=writer)
     t.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while up.stats.bytes_recorded < 10 * MiB and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the write is in, and blocked on the full budget
+    assert t.is_alive()
     t0 = time.monotonic()
     up.close()  # cancels, waits for the blocked write to return, then frees
     assert time.monotonic() - t0 < 5

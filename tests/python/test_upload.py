@@ -192,10 +192,11 @@ def test_cancel_from_another_thread(paired, emulator):
 
 def test_cancel_unblocks_a_blocked_write(paired):
     up = slow_upload(paired, buffer_budget=10 * MiB + 1)
+    data = os.urandom(30 * MiB)
     threading.Timer(0.5, up.cancel).start()
     t0 = time.monotonic()
     with pytest.raises(fio.CancelledError):
-        up.write(os.urandom(30 * MiB))  # blocks on backpressure until the cancel
+        up.write(data)  # blocks on backpressure until the cancel
     assert 0.4 < time.monotonic() - t0 < 4
     with pytest.raises(fio.CancelledError):
         up.write(b"more")
