@@ -2,7 +2,9 @@
  * The engine side of the memory, tail-latency and concurrency benchmarks: a C program on the public C API
  * (fio_upload_*), default settings unless a flag says otherwise.
  *
- *   engine_bench file   --path P [--concurrency N]      complete file P, real-time asset (fio_upload_file)
+ *   engine_bench file   --path P [--concurrency N] [--basic 1]
+ *        complete file P with fio_upload_file: a real-time asset (parts planned by the library), or with
+ *        --basic 1 a basic asset (the server's upload URLs, chunk = ceil(size / URLs))
  *   engine_bench push   --path P                        P read in 1 MiB pieces, pushed with fio_upload_write
  *   engine_bench record --path P --mbit R --seconds S --source file|push
  *        records S seconds at R Mbit/s (25 frames a second) into P, in real time, feeding the engine as it
@@ -71,6 +73,7 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: see the comment at the top of engine_bench.c\n"); return 2; }
     const char *mode = argv[1], *path = NULL, *source = "file";
     unsigned concurrency = 0;
+    bool basic = false;
     double mbit = 50, seconds = 60;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--path")) path = argv[i + 1];
@@ -78,6 +81,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--mbit")) mbit = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--source")) source = argv[i + 1];
+        else if (!strcmp(argv[i], "--basic")) basic = atoi(argv[i + 1]) != 0;
         else { fprintf(stderr, "engine_bench: unknown option %s\n", argv[i]); return 2; }
     }
     if (!path) { fprintf(stderr, "engine_bench: --path is required\n"); return 2; }
@@ -134,6 +138,7 @@ int main(int argc, char **argv) {
         if (stat(path, &sb) != 0) { perror(path); return 1; }
         bytes = (uint64_t)sb.st_size;
         t_last = t0;
+        if (basic) { params.realtime = false; params.filesize = bytes; }
         if ((st = fio_upload_file(client, &params, path, opts, &stats))) fail("fio_upload_file", st);
         t_fin = bu_now();
     } else if (!strcmp(mode, "push")) {
@@ -206,11 +211,11 @@ int main(int argc, char **argv) {
            "\"t_last_byte\": %.6f, \"t_finished\": %.6f, \"threads_idle\": %d, \"threads_max\": %d, "
            "\"threads_after\": %d, \"vmhwm_kib\": %ld, \"cpu_user\": %.4f, \"cpu_sys\": %.4f, \"asset_id\": \"%s\", "
            "\"parts\": %u, \"retries\": %u, \"peak_bytes_buffered\": %llu, \"late_frames\": %ld, "
-           "\"max_frame_lateness\": %.4f, \"max_feed_block\": %.4f, \"concurrency\": %u}\n",
+           "\"max_frame_lateness\": %.4f, \"max_feed_block\": %.4f, \"concurrency\": %u, \"basic\": %d}\n",
            mode, source, (unsigned long long)bytes, t_fin - t0, t0, t_last, t_fin, threads_idle,
            atomic_load(&max_threads), threads_after, bu_status_kib("VmHWM"), u1 - u0, s1 - s0, asset_id,
            stats.parts_total, stats.retries, (unsigned long long)stats.peak_bytes_buffered, late_frames, max_late,
-           max_write_block, concurrency);
+           max_write_block, concurrency, (int)basic);
     fio_upload_options_free(opts);
     fio_client_free(client);
     return 0;
