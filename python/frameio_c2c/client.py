@@ -20,7 +20,6 @@ from typing import (
     List,
     NamedTuple,
     Optional,
-    Sequence,
     Tuple,
     Union,
 )
@@ -596,13 +595,13 @@ class Client:
         ``data`` is a bytes-like object (sent without a copy where possible), or a file (an ``int`` fd or
         an object with ``fileno()``) of which ``length`` bytes from ``offset`` are streamed (default: to
         the end of the file; the file position is not used). ``content_type`` is the asset's filetype.
-        ``progress(n)`` is called with each chunk of bytes sent (the count restarts when the library
-        retries the part); returning False cancels (:class:`CancelledError`), and an exception raised in
-        it aborts the PUT and is raised here. Transient failures are retried; :class:`UploadError`
+        ``progress(n)`` is called with the size of each chunk handed to the socket (when the library
+        retries the part, it is sent again from its start, so the sum can exceed the part size);
+        returning False cancels (:class:`CancelledError`), and an exception raised in it aborts the
+        PUT and is raised here. Transient failures are retried; :class:`UploadError`
         (URL_EXPIRED) means: register the part again for a fresh URL.
         """
         cb = _PartProgress(progress)
-        L = lib()
         u, ct = enc(url, "url"), enc(content_type, "content_type")
         if isinstance(data, (bytes, bytearray, memoryview)):
             if offset or length is not None:
