@@ -344,6 +344,7 @@ def main() -> int:
     args.mem_sizes = [64 * MIB, 1 * GIB] if args.quick else [64 * MIB, 1 * GIB, 4 * GIB]
     args.rec_seconds = 20 if args.quick else 60
     args.rec_mbit = 50
+    args.lat_reps = 1 if args.quick else 2
     args.link = {"rate_mbit": 100, "delay_ms": 20, "loss": 0.001}
     args.conc_mib = 64 if args.quick else 256
     only = set(filter(None, args.only.split(",")))

@@ -82,6 +82,35 @@ class Watcher:
             raise RuntimeError(f"watcher failed: {err[-400:]}")
 
 
+def server_timeline(emu: Emulator, asset_id: str, t_ref: float) -> dict:
+    """From the emulator's request log: when (seconds after t_ref, CLOCK_MONOTONIC) the server saw the last
+    parts registration and the start and end of the last part PUT of this asset."""
+    try:
+        def get(path):
+            r = subprocess.run(emu.in_ns(["curl", "-sS", "--max-time", "10", f"{emu.api}{path}"]),
+                               capture_output=True, text=True, check=True)
+            return json.loads(r.stdout)
+        t_before = time.monotonic()
+        up = get("/_emulator/health")["uptime_ms"]
+        t_now = (t_before + time.monotonic()) / 2
+        reqs = get("/_emulator/requests")
+
+        def mono(ms):
+            return t_now - (up - ms) / 1000.0 - t_ref
+        regs = [r for r in reqs if r["method"] == "POST" and asset_id in r["path"] and "realtime_upload" in r["path"]]
+        puts = [r for r in reqs if r["method"] == "PUT" and asset_id in r["path"]]
+        out = {}
+        if regs:
+            out["last_register"] = mono(max(r["time_ms"] for r in regs))
+        if puts:
+            last = max(puts, key=lambda r: r["time_ms"])
+            out["last_put_start"] = mono(last["time_ms"])
+            out["last_put_end"] = mono(last["time_ms"] + last["duration_ms"])
+        return out
+    except Exception as e:  # noqa: BLE001  (diagnostic only)
+        return {"error": str(e)}
+
+
 def final_part_size(parts: list):
     fin = [p for p in parts if p.get("is_final")]
     if fin:
@@ -219,7 +248,7 @@ def latency(args, res):
             naive_tokens = c2c.pair(emu.api, "fio-bench-latency-naive")
             rec = WORK / "recording.mov"
             engine_runs = []
-            for source in ("file", "push"):
+            for source in [src for _ in range(args.lat_reps) for src in ("file", "push")]:
                 rec.unlink(missing_ok=True)
                 w = Watcher(emu)
                 m = run_measured([str(binary), "record", "--path", str(rec), "--mbit", str(args.rec_mbit),
@@ -235,8 +264,9 @@ def latency(args, res):
                 last = final_part_size(c.get("parts", []))
                 bound = last * 8 / (link["rate_mbit"] * 1e6) + 2 * link["delay_ms"] / 1000 if last is not None else None
                 assembly = c["t_complete"] - c["t_completing"] if c.get("t_completing") else None
+                tl = server_timeline(emu, c["id"], j["t_last_byte"])
                 engine_runs.append({"source": source, "tail": tail, "last_part": last, "bound": bound,
-                                    "assembly": assembly, "late_frames": j.get("late_frames"),
+                                    "assembly": assembly, "late_frames": j.get("late_frames"), "timeline": tl,
                                     "max_feed_block": j.get("max_feed_block"),
                                     "bytes": j["bytes"], "parts": len(c.get("parts", [])), "state": c.get("state"),
                                     "finish_returned_after": j.get("t_finished", 0) - j["t_last_byte"]})
@@ -261,6 +291,13 @@ def latency(args, res):
     res["latency"] = data
     best_naive = min((n["tail"] for n in naive_runs if "tail" in n), default=None)
 
+    def timeline_text(tl):
+        if "last_put_start" not in tl:
+            return ""
+        return (f"server saw the final registration at +{tl.get('last_register', float('nan')) * 1000:.0f} ms, the "
+                f"final PUT's headers at +{tl['last_put_start'] * 1000:.0f} ms, its 200 (after assembly) at "
+                f"+{tl['last_put_end'] * 1000:.0f} ms")
+
     def asm(x):
         return f"{x['assembly']:.3f}" if x.get("assembly") is not None else "n/a (< 5 ms or not seen)"
     for e in engine_runs:
@@ -276,7 +313,7 @@ def latency(args, res):
             f"{net / e['bound']:.2f}",
             f"{best_naive / e['tail']:.1f} ({'PASS' if best_naive >= 5 * e['tail'] else 'FAIL'} ≥ 5)" if best_naive else "n/a",
             f"{e['parts']} parts, asset {e['state']}; frames late > 40 ms: {e.get('late_frames')}; "
-            f"longest feed call {e.get('max_feed_block', 0) * 1000:.1f} ms",
+            f"longest feed call {e.get('max_feed_block', 0) * 1000:.1f} ms; " + timeline_text(e.get("timeline") or {}),
         ])
     for n in naive_runs:
         label = ("naive uploader after the recording ends, sequential parts"
