@@ -719,7 +719,8 @@ class Client:
     ) -> Progress:
         """Upload a complete file in one blocking call (parallel parts): a real-time asset by default,
         or a basic one (``realtime=False``). ``name`` defaults to the file's name. Returns the final
-        counters. Options as for :meth:`upload`."""
+        counters. To stop it early, return False from ``progress`` (or use :meth:`upload` with
+        ``path=``, whose :meth:`Upload.cancel` works from any thread). Options as for :meth:`upload`."""
         from . import upload as U
 
         if name is None:
