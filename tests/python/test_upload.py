@@ -152,10 +152,14 @@ def test_growing_file_watched(paired, emulator, media_file, tmp_path):
 @pytest.mark.parametrize("realtime", [True, False], ids=["realtime", "basic"])
 def test_upload_complete_file(paired, emulator, media_file, realtime):
     seen: List[fio.Progress] = []
+    before = {a["id"] for a in emulator.control("GET", "/_emulator/assets")}
     stats = paired.upload_file(media_file, None, CT, realtime=realtime, progress=seen.append, concurrency=4)
     assert stats.complete and stats.bytes_done == media_file.stat().st_size
-    assets = [a for a in emulator.control("GET", "/_emulator/assets") if a.get("sha256") == sha256_file(media_file)]
-    assert assets, "no asset with the file's SHA-256"
+    new = [a for a in emulator.control("GET", "/_emulator/assets") if a["id"] not in before]
+    assert len(new) == 1 and new[0]["name"] == media_file.name
+    info = emulator.wait_asset_state(new[0]["id"])
+    assert info["state"] == "uploaded" and info["sha256"] == sha256_file(media_file)
+    assert len(info["parts"]) >= (2 if realtime else 1)  # basic: the server plans ~25 MiB parts
 
 
 @needs_ffmpeg
