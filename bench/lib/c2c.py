@@ -4,6 +4,7 @@ basic asset create, and the naive uploader that copies what Frame.io's own Pytho
 It is deliberately the floor, not a model: no retries, whole chunks read into memory, no progress."""
 import json
 import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,12 +54,16 @@ def naive_upload(api: str, token: str, path: str, name: str, filetype="video/mp4
     urls = asset["upload_urls"]
     chunk = math.ceil(size / len(urls))
 
+    local = threading.local()  # like the SDK: one keep-alive session per worker thread
+
     def put(i):
         with open(path, "rb") as f:
             f.seek(i * chunk)
             data = f.read(chunk)
-        resp = requests.put(urls[i], data=data, headers={"Content-Type": filetype, "x-amz-acl": "private"},
-                            verify=verify)
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        resp = local.session.put(urls[i], data=data, headers={"Content-Type": filetype, "x-amz-acl": "private"},
+                                 verify=verify)
         if resp.status_code != 200:
             raise RuntimeError(f"part {i + 1}: HTTP {resp.status_code}: {resp.text[:200]}")
 

@@ -328,13 +328,14 @@ def emulator_kind() -> str:
 
 
 class Emulator:
-    def __init__(self, netns=None, host="127.0.0.1", extra=(), name="emu"):
+    def __init__(self, netns=None, host="127.0.0.1", extra=(), name="emu", data_root=None):
         self.netns, self.host, self.extra, self.name = netns, host, list(extra), name
+        self.data_root = data_root or WORK
         self.proc = None
 
     def __enter__(self):
         binary = emulator_bin()
-        self.data = WORK / f"{self.name}-data"
+        self.data = self.data_root / f"{self.name}-data"
         shutil.rmtree(self.data, ignore_errors=True)
         self.data.mkdir(parents=True)
         argv = [str(binary), "--host", self.host, "--auto-approve", "--poll-interval", "0.1",

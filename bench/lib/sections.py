@@ -242,13 +242,12 @@ def latency(args, res):
     out_rows = []
     data = {}
     with ShapedLink(link["rate_mbit"], link["delay_ms"], link["loss"]) as sl:
-        with Emulator(netns=sl.NS, host=sl.SERVER_IP, name="emu-lat") as emu:
-            tokens = c2c.pair(emu.api, "fio-bench-latency")
-            env = engine_env(emu, tokens)
-            naive_tokens = c2c.pair(emu.api, "fio-bench-latency-naive")
+        with Emulator(netns=sl.NS, host=sl.SERVER_IP, name="emu-lat", data_root=SHM) as emu:
             rec = WORK / "recording.mov"
             engine_runs = []
             for source in [src for _ in range(args.lat_reps) for src in ("file", "push")]:
+                emu.reset()  # free the previous run's objects (tmpfs) and its log; tokens go too
+                env = engine_env(emu, c2c.pair(emu.api, "fio-bench-latency"))
                 rec.unlink(missing_ok=True)
                 w = Watcher(emu)
                 m = run_measured([str(binary), "record", "--path", str(rec), "--mbit", str(args.rec_mbit),
@@ -274,6 +273,8 @@ def latency(args, res):
             size = rec.stat().st_size if rec.exists() else int(args.rec_mbit * 1e6 / 8 * args.rec_seconds)
             naive_runs = []
             for threads in (1, 5):
+                emu.reset()
+                naive_tokens = c2c.pair(emu.api, "fio-bench-latency-naive")
                 w = Watcher(emu)
                 t_last = time.monotonic()  # the recording has just ended: the naive uploader starts now
                 m = run_measured([sys.executable, str(BENCH / "peers" / "naive_upload.py"), emu.api,
@@ -339,7 +340,7 @@ def latency(args, res):
             + f"\n\n- Recording: {args.rec_seconds} s at {args.rec_mbit} Mbit/s, 25 frames a second "
               f"({mb:,.0f} MB), written by the C program in real time; the engine uploads while it records."
             + f"\n- Link: {sl.describe()}. Counters: `{sl.netem_stats}`."
-            + f"\n- Emulator ({fiobench.emulator_kind()}) inside the namespace; the completion time is read by a watcher polling "
+            + f"\n- Emulator ({fiobench.emulator_kind()}, objects in tmpfs, reset before each upload) inside the namespace; the completion time is read by a watcher polling "
               "the emulator's control API every 5 ms from inside the namespace (not across the link), on the "
               "same CLOCK_MONOTONIC as the recorder. The emulator assembles the S3 object (complete multipart "
               "upload: the parts are copied into one file) before it marks the asset complete; the watcher also "
@@ -368,11 +369,13 @@ def concurrency(args, res):
                              timeout=900)
             if m["rc"] == 0 and sink.stored_size("/put/part") == size:
                 data["curl"] = size / float(m["stdout"].split()[1])
-        with Emulator(netns=sl.NS, host=sl.SERVER_IP, name="emu-conc") as emu:
-            tokens = c2c.pair(emu.api, "fio-bench-concurrency")
-            env = engine_env(emu, tokens)
-            naive_tokens = c2c.pair(emu.api, "fio-bench-concurrency-naive")
+        with Emulator(netns=sl.NS, host=sl.SERVER_IP, name="emu-conc", data_root=SHM) as emu:
+            def fresh():
+                emu.reset()  # free the previous upload's objects (tmpfs); tokens go too
+                return (engine_env(emu, c2c.pair(emu.api, "fio-bench-concurrency")),
+                        c2c.pair(emu.api, "fio-bench-concurrency-naive"))
             for n in (1, 2, 4, 8):
+                env, naive_tokens = fresh()
                 m = run_measured([str(binary), "file", "--path", str(path), "--concurrency", str(n)], env=env,
                                  timeout=900)
                 if m["rc"] != 0:
@@ -381,6 +384,7 @@ def concurrency(args, res):
                 j = last_json(m["stdout"])
                 data[f"engine{n}"] = size / j["seconds"]
                 log(f"concurrency {n}: {size / j['seconds'] / 1e6:.2f} MB/s")
+            env, naive_tokens = fresh()
             m = run_measured([str(binary), "file", "--path", str(path), "--basic", "1"], env=env, timeout=900)
             if m["rc"] == 0:
                 data["engine_basic"] = size / last_json(m["stdout"])["seconds"]
@@ -388,6 +392,7 @@ def concurrency(args, res):
             else:
                 data["engine_basic"] = {"error": (m["stderr"] or m["stdout"])[-300:]}
             for threads in (1, 5):
+                env, naive_tokens = fresh()
                 m = run_measured([sys.executable, str(BENCH / "peers" / "naive_upload.py"), emu.api,
                                   naive_tokens["access_token"], str(path), "--threads", str(threads)], timeout=900)
                 if m["rc"] == 0:
