@@ -112,7 +112,9 @@ install-fio:
 docs:
 	@command -v doxygen >/dev/null || { echo "docs: doxygen is missing (apt-get install doxygen)"; exit 1; }
 	mkdir -p $(TARGET_DIR)/doc-c
-	( cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(TARGET_DIR)/doc-c"; echo "PROJECT_NUMBER = $$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ) | doxygen -
+	( cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(TARGET_DIR)/doc-c"; echo "WARN_LOGFILE = $(TARGET_DIR)/doc-c/warnings.log"; \
+	  echo "PROJECT_NUMBER = $$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ) | doxygen -
+	@if [ -s $(TARGET_DIR)/doc-c/warnings.log ]; then echo "docs: doxygen warnings:"; cat $(TARGET_DIR)/doc-c/warnings.log; fi
 	@echo "docs: open $(TARGET_DIR)/doc-c/html/index.html"
 
 ## test-install: `make install` into a temp prefix, then build and run a C program with pkg-config
