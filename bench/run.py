@@ -404,6 +404,7 @@ def write_results(path: Path, args, info, bodies, res):
             ["library commit", info["git"]], ["rustc", info["rustc"]], ["curl", info["curl"]],
             ["nginx", info["nginx"]], ["python", info["python"]], ["gcc", info["gcc"]],
             ["load average at start / end", f"{info['load_at_start']} / {info.get('load_at_end', '?')}"],
+            ["priority", f"every benchmark process (ours and the peers') at nice {os.getpriority(os.PRIO_PROCESS, 0)}"],
         ]),
         "",
     ]
