@@ -25,9 +25,11 @@ emulator:
 	$(CARGO) build -p fio-emulator
 
 ## test: every test — Rust unit and integration tests, C tests, Python tests
-test: emulator
+test: setup emulator
 	$(MAKE) test-rust
 	$(MAKE) test-c
+	$(MAKE) test-upload-c
+	$(MAKE) test-python
 
 test-rust: emulator
 	$(CARGO) test --workspace
