@@ -416,6 +416,10 @@ def write_results(path: Path, args, info, bodies, res):
         body += [""]
     for key, title, text, secs in bodies:
         body += [f"## {title}", "", text, "", f"_(section took {secs:.0f} s)_", ""]
+    analysis = BENCH / "ANALYSIS.md"
+    if analysis.exists() and not args.only:
+        body += ["---", "", "_The analysis below is written by hand (bench/ANALYSIS.md) for the run it names; if the "
+                 "tables above come from a later run, read it against them._", "", analysis.read_text()]
     path.write_text("\n".join(head + body))
 
 
