@@ -188,8 +188,10 @@ struct Inner {
     bytes_done: u64,
     in_flight: u32,
     complete: bool,
-    /// Bytes source after resume: the first byte the caller must push again.
+    /// Bytes source after resume: the first byte the caller must push again, and how many parts of
+    /// the saved table still wait for their bytes.
     resume_offset: u64,
+    unready: usize,
 }
 
 struct Shared {
@@ -297,6 +299,7 @@ impl Upload {
             inner.available = first;
             inner.cut_offset = first;
             inner.resume_offset = first;
+            inner.unready = parts.iter().filter(|p| !p.ready).count();
         }
         inner.parts = parts;
         let mode = Mode::Realtime;
@@ -386,7 +389,8 @@ impl Upload {
         }
         let mut data = data;
         let mut g = sh.lock();
-        if let Some(total) = g.final_size {
+        let resumed_final = g.final_size;
+        if let Some(total) = resumed_final {
             // resumed after the recording had ended: exactly the missing bytes may come again
             if g.available + data.len() as u64 > total || g.complete {
                 return Err(err(ErrorKind::WrongState, "the upload is finished"));
@@ -394,8 +398,12 @@ impl Upload {
         }
         while !data.is_empty() {
             sh.check_alive(&g)?;
+            if resumed_final.is_none() && g.final_size.is_some() {
+                // finish() ran on another thread while this write waited for room
+                return Err(err(ErrorKind::WrongState, "the upload was finished during this write"));
+            }
             // the part being filled: the first one not filled yet (resume), else a new one
-            let known = g.parts.iter().position(|p| !p.ready);
+            let known = if g.unready > 0 { g.parts.iter().position(|p| !p.ready) } else { None };
             let next = known.map(|i| i as u32 + 1).unwrap_or(g.parts.len() as u32 + 1);
             let size = match known {
                 Some(i) => g.parts[i].size,
@@ -458,7 +466,7 @@ impl Upload {
                 } else {
                     g.available
                 };
-                if g.parts.iter().any(|p| !p.ready) {
+                if g.unready > 0 {
                     return Err(err(
                         ErrorKind::WrongState,
                         format!("resumed upload: push the bytes from offset {} again first", g.resume_offset),
@@ -643,6 +651,7 @@ fn new_inner(parts: Vec<PartRec>, available: u64) -> Inner {
         in_flight: 0,
         complete: false,
         resume_offset: 0,
+        unready: 0,
     }
 }
 
@@ -755,7 +764,11 @@ impl Shared {
         if let Some(p) = g.parts.get_mut(number as usize - 1) {
             // known from the state file (resume of a bytes source)
             debug_assert_eq!((p.offset, p.size), (offset, size));
-            p.ready = true;
+            if !p.ready {
+                p.ready = true;
+                g.unready -= 1;
+            }
+            let p = &mut g.parts[number as usize - 1];
             if p.status == PartStatus::Done {
                 g.mem_held -= size; // already uploaded before the restart: drop the bytes
             } else {
