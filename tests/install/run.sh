@@ -193,4 +193,19 @@ left="$(find "$prefix" -type f -o -type l)"
 [ -z "$left" ] || fail "uninstall left: $left"
 ok "DESTDIR staging (prefix kept out of the files), uninstall removes everything"
 
+# ---- make docs (when doxygen is there): every header function documented, no warnings ------------
+if command -v doxygen >/dev/null; then
+    docs_dir="$work/docs-target"
+    $make_ -s -C "$root" docs TARGET_DIR="$docs_dir" >"$work/docs.log" 2>&1 || { cat "$work/docs.log" >&2; fail "make docs"; }
+    [ ! -s "$docs_dir/doc-c/warnings.log" ] || { cat "$docs_dir/doc-c/warnings.log" >&2; fail "doxygen warnings"; }
+    html="$docs_dir/doc-c/html/frameio__c2c_8h.html"
+    missing=""
+    while read -r fn; do grep -q "$fn()" "$html" || missing="$missing $fn"; done <"$work/header_fns"
+    [ -z "$missing" ] || fail "not in the API reference:$missing"
+    grep -q "Pairing: the code and the QR code" "$docs_dir/doc-c/html/index.html" || fail "the guide is not the main page"
+    ok "make docs: API reference for all $(wc -l <"$work/header_fns") functions, guide as main page, no doxygen warnings"
+else
+    echo "skip - make docs (doxygen not installed)"
+fi
+
 echo "test-install: $pass passed in $(( $(date +%s) - start )) s"
