@@ -25,7 +25,9 @@ use args::Args;
 use progress::{Display, Mode};
 use store::Profile;
 
-/// Ctrl-C / SIGTERM count (the handler only increments it: async-signal-safe).
+/// Ctrl-C / SIGTERM count (the handler only increments it: async-signal-safe). Installed only by
+/// `pair` and `upload`; the other commands keep the default action (they hold nothing to clean up:
+/// the config file is only ever replaced by a rename).
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_signal(_sig: libc::c_int) {
@@ -84,7 +86,6 @@ fn main() {
         );
         return;
     }
-    install_signal_handlers();
     let code = match run(&args) {
         Ok(()) => 0,
         Err(Fail::Usage(m)) => {
@@ -389,6 +390,7 @@ impl<'a> Ctx<'a> {
 }
 
 fn cmd_pair(ctx: &Ctx) -> Res<()> {
+    install_signal_handlers(); // Ctrl-C cancels the wait
     let (cfg, settings) = ctx.config(true)?;
     let client = Client::new(cfg)?;
     // the server and credentials first, with no tokens: the token callback fills them in
@@ -613,6 +615,7 @@ fn mime_for(path: &Path) -> &'static str {
 }
 
 fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
+    install_signal_handlers(); // Ctrl-C ends a followed recording, then cancels
     let args = ctx.args;
     let follow = args.flag("follow");
     let resume = args.value("resume").map(PathBuf::from);
