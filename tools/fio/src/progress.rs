@@ -109,7 +109,7 @@ impl Display {
             human(p.bytes_sent as f64),
             human(total as f64)
         );
-        let bar_w = width.saturating_sub(text.chars().count() + 3).clamp(0, 40);
+        let bar_w = width.saturating_sub(text.chars().count() + 4).clamp(0, 40);
         if bar_w < 10 {
             return text;
         }
