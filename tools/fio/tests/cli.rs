@@ -20,6 +20,7 @@ const SECRET: &str = "fio-emulator-secret";
 struct Emulator {
     child: Child,
     api: String,
+    ca_cert: Option<String>,
     dir: PathBuf,
 }
 
@@ -86,6 +87,7 @@ fn emulator(tag: &str, extra: &[&str]) -> Emulator {
     Emulator {
         child,
         api: v["api"].as_str().unwrap().to_string(),
+        ca_cert: v["ca_cert"].as_str().map(str::to_string),
         dir,
     }
 }
@@ -546,4 +548,35 @@ fn usage_and_setup_errors() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("upload FILE"));
     let o = Command::new(fio_bin()).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("frameio-c2c"));
+}
+
+#[test]
+fn https_with_an_extra_ca_file() {
+    let emu = emulator("tls", &["--tls"]);
+    assert!(emu.api.starts_with("https://"), "{}", emu.api);
+    let ca = emu.ca_cert.clone().expect("the emulator's CA");
+    let fio = || {
+        let mut c = Command::new(fio_bin());
+        c.env("FIO_CONFIG", emu.config())
+            .env("FIO_CLIENT_SECRET", SECRET)
+            .env_remove("FIO_ALLOW_HTTP");
+        c
+    };
+    // without the CA: a TLS failure
+    let o = fio()
+        .args(["pair", "--base-url", &emu.api])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // with it: pairing works and the CA file is kept in the profile for the next commands
+    let o = fio()
+        .args(["pair", "--base-url", &emu.api, "--ca-file", &ca])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(emu.profile()["ca_file"], ca.as_str());
+    assert_eq!(
+        json_out(&fio().args(["info", "--json"]).output().unwrap())["name"],
+        "Emulated C2C Device"
+    );
 }
