@@ -99,6 +99,22 @@ cc $cflags "$root/examples-c/pair.c" -o "$work/c/static/pair-libs-private" -L"$w
     $(pkg-config --cflags --static --libs-only-l frameio_c2c) || fail "cc with pkg-config --static (archive only)"
 ok "C examples built with pkg-config: shared (NEEDED $soname), static (frameio_c2c-static), --static Libs.private"
 
+# ---- the header on ARM (when Debian's cross compilers are there): the C side only ---------------
+cross_done=""
+for cc_ in aarch64-linux-gnu-gcc arm-linux-gnueabihf-gcc; do
+    command -v "$cc_" >/dev/null || continue
+    for prog in pair upload_file upload_realtime; do
+        "$cc_" $cflags -I"$prefix/include" -c "$root/examples-c/$prog.c" -o "$work/cross-$prog.o" \
+            || fail "$prog.c does not compile with $cc_"
+    done
+    cross_done="$cross_done $cc_"
+done
+if [ -n "$cross_done" ]; then
+    ok "installed header + C examples compile for ARM with -Werror:$cross_done (the Rust library itself: not here)"
+else
+    echo "skip - ARM header check (no aarch64-linux-gnu-gcc / arm-linux-gnueabihf-gcc)"
+fi
+
 # ---- emulator ----------------------------------------------------------------------------------
 fifo="$work/ready"
 mkfifo "$fifo"
