@@ -52,10 +52,19 @@ static void on_sigint(int sig) {
 
 static int on_progress(void *userdata, const fio_progress *p) {
     double *rec_start = (double *)userdata;
+    static int tty = -1;
+    static double last_line = 0;
+    if (tty < 0) tty = isatty(2);
+    if (!tty) { /* a log, not a terminal: one line every 2 s, and the last one */
+        if (!p->complete && now_s() - last_line < 2.0) return 0;
+        last_line = now_s();
+    }
     fprintf(stderr,
-            "\r  t=%5.1fs  recorded %7.1f MB  sent %7.1f MB  parts %3u/%-3u  in flight %u  %6.1f Mbit/s%s   ",
+            "%s  t=%5.1fs  recorded %7.1f MB  sent %7.1f MB  parts %3u/%-3u  in flight %u  %6.1f Mbit/s%s   %s",
+            tty ? "\r" : "",
             now_s() - *rec_start, (double)p->bytes_recorded / 1e6, (double)p->bytes_sent / 1e6, p->parts_done,
-            p->parts_total, p->parts_in_flight, p->throughput_bps * 8 / 1e6, p->complete ? "  complete" : "");
+            p->parts_total, p->parts_in_flight, p->throughput_bps * 8 / 1e6, p->complete ? "  complete" : "",
+            tty ? "" : "\n");
     return 0;
 }
 
