@@ -59,11 +59,27 @@ inline std::string last_error_message() {
     return s;
 }
 
+/// The error for a failed call, with the thread's detail. Build it right after the C call: the next
+/// status-returning call resets the detail.
+inline Error error_for(fio_status status, const char *what) {
+    return Error(status, what, last_error_message(), fio_last_http_status(), fio_last_error_retryable());
+}
+
 /// Throws fio::Error unless `status` is FIO_OK. Call it right after the C call.
 inline void check(fio_status status, const char *what) {
+    if (status != FIO_OK) throw error_for(status, what);
+}
+
+/// Runs `cleanup` (C calls that reset the thread's error detail), then throws unless `status` is
+/// FIO_OK, with the detail captured before the cleanup.
+template <typename F>
+inline void check_then(fio_status status, const char *what, F &&cleanup) {
     if (status != FIO_OK) {
-        throw Error(status, what, last_error_message(), fio_last_http_status(), fio_last_error_retryable());
+        Error e = error_for(status, what);
+        cleanup();
+        throw e;
     }
+    cleanup();
 }
 
 namespace detail {
@@ -167,8 +183,10 @@ public:
         }
         fio_client *c = nullptr;
         fio_status st = fio_client_new(config.get(), &c);
-        if (on_tokens_) fio_config_set_token_callback(config.get(), nullptr, nullptr);  // the config may outlive us
-        check(st, "fio_client_new");
+        check_then(st, "fio_client_new", [&] {
+            // the client copied the callback; the config may outlive us
+            if (on_tokens_) fio_config_set_token_callback(config.get(), nullptr, nullptr);
+        });
         h_.reset(c);
     }
 
@@ -310,8 +328,9 @@ public:
         up.box_->install(opts, opts.interval_ms_);
         fio_asset_params p = spec.params();
         fio_upload *u = nullptr;
-        check(fio_upload_start(client.get(), &p, file_path.empty() ? nullptr : file_path.c_str(), opts.get(), &u),
-              "fio_upload_start");
+        fio_status st = fio_upload_start(client.get(), &p, file_path.empty() ? nullptr : file_path.c_str(), opts.get(), &u);
+        // the options were copied by the start: leave no pointer to our progress box in them
+        check_then(st, "fio_upload_start", [&] { fio_upload_options_set_progress(opts.get(), nullptr, nullptr, 0); });
         up.h_.reset(u);
         return up;
     }
@@ -321,7 +340,8 @@ public:
         up.box_->fn = opts.progress_;
         up.box_->install(opts, opts.interval_ms_);
         fio_upload *u = nullptr;
-        check(fio_upload_resume(client.get(), state_file.c_str(), opts.get(), &u), "fio_upload_resume");
+        fio_status st = fio_upload_resume(client.get(), state_file.c_str(), opts.get(), &u);
+        check_then(st, "fio_upload_resume", [&] { fio_upload_options_set_progress(opts.get(), nullptr, nullptr, 0); });
         up.h_.reset(u);
         return up;
     }
@@ -364,9 +384,12 @@ inline fio_progress upload_file(const Client &client, const AssetSpec &spec, con
     p.realtime = realtime;
     fio_progress stats{};
     fio_status st = fio_upload_file(client.get(), &p, path.c_str(), opts.get(), &stats);
-    fio_upload_options_set_progress(opts.get(), nullptr, nullptr, 0);  // box dies here
-    if (box.error) std::rethrow_exception(box.error);
-    check(st, "fio_upload_file");
+    if (box.error) {
+        fio_upload_options_set_progress(opts.get(), nullptr, nullptr, 0);
+        std::rethrow_exception(box.error);
+    }
+    // `box` dies when we return: leave no pointer to it in the options
+    check_then(st, "fio_upload_file", [&] { fio_upload_options_set_progress(opts.get(), nullptr, nullptr, 0); });
     return stats;
 }
 
