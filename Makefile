@@ -121,7 +121,7 @@ docs:
 
 ## test-install: `make install` into a temp prefix, then build and run a C program with pkg-config
 ##   (shared and static) and the C++ example with CMake against it (needs cmake, pkg-config, g++)
-test-install: release
+test-install: release emulator
 	bash tests/install/run.sh
 
 ## test-cli: the `fio` tool's tests against a fresh emulator
