@@ -55,13 +55,19 @@ class Emulator:
         ready = json.loads(line)
         self.api: str = ready["api"]
         self.s3: str = ready["s3"]
+        self.ca_cert: Optional[str] = ready.get("ca_cert")
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.api + path, data=data, method=method)
         if data is not None:
             req.add_header("content-type", "application/json")
-        with urllib.request.urlopen(req, timeout=30) as r:
+        ctx = None
+        if self.ca_cert:
+            import ssl
+
+            ctx = ssl.create_default_context(cafile=self.ca_cert)
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
             raw = r.read()
         return json.loads(raw) if raw else None
 
