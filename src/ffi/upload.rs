@@ -217,7 +217,7 @@ unsafe fn spec_from_c(p: &fio_asset_params, final_name: Option<String>) -> Resul
     })
 }
 
-unsafe fn options_or_default<'a>(opts: *const fio_upload_options, default: &'a fio_upload_options) -> &'a fio_upload_options {
+unsafe fn options_or_default(opts: *const fio_upload_options, default: &fio_upload_options) -> &fio_upload_options {
     opts.as_ref().unwrap_or(default)
 }
 
