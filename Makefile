@@ -30,8 +30,9 @@ test: setup emulator
 	$(MAKE) test-c
 	$(MAKE) test-upload-c
 	$(MAKE) test-python
+	$(MAKE) test-install
 
-test-rust: emulator
+test-rust: build
 	$(CARGO) test --workspace
 
 .PHONY: test-python

@@ -10,6 +10,10 @@ command -v g++      >/dev/null 2>&1 || need_apt+=(g++)
 command -v make     >/dev/null 2>&1 || need_apt+=(make)
 command -v curl     >/dev/null 2>&1 || need_apt+=(curl)
 command -v nm       >/dev/null 2>&1 || need_apt+=(binutils)
+command -v cmake    >/dev/null 2>&1 || need_apt+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v doxygen  >/dev/null 2>&1 || need_apt+=(doxygen)
+command -v openssl  >/dev/null 2>&1 || need_apt+=(openssl)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
