@@ -336,3 +336,23 @@ def test_resume_after_cancel(paired, emulator, tmp_path):
     assert final.complete
     info = emulator.wait_asset_state(up.asset_id)
     assert info["state"] == "uploaded" and info["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_resume_written_bytes_from_resume_offset(paired, emulator, tmp_path):
+    """A written-bytes upload is cancelled midway; after resume_upload the bytes are written again from
+    resume_offset on, and the asset is byte-identical."""
+    data = os.urandom(17 * MiB + 99)
+    state = tmp_path / "bytes.state"
+    up = paired.upload("bytes.mov", "video/quicktime", state_file=state, bandwidth_limit=4 * MiB)
+    up.write(data[: 14 * MiB])
+    deadline = time.monotonic() + 20
+    while up.stats.parts_done < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    up.cancel()
+    up.close()
+    with paired.resume_upload(state) as again:
+        off = again.resume_offset
+        assert 5 * MiB <= off <= 14 * MiB, off
+        again.write(data[off:])
+    info = emulator.wait_asset_state(up.asset_id)
+    assert info["state"] == "uploaded" and info["sha256"] == hashlib.sha256(data).hexdigest()
