@@ -26,8 +26,9 @@ pub struct AssetParams {
     pub auto_version_id: Option<String>,
 }
 
-/// A created asset.
-#[derive(Debug, Clone, PartialEq)]
+/// A created asset. Its Debug form prints the upload URLs without their query strings (they are
+/// credentials).
+#[derive(Clone, PartialEq)]
 pub struct Asset {
     pub id: String,
     pub name: String,
@@ -36,6 +37,20 @@ pub struct Asset {
     pub filetype: Option<String>,
     pub filesize: Option<u64>,
     pub realtime: bool,
+}
+
+impl std::fmt::Debug for Asset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.upload_urls.iter().map(|u| crate::secret::redact_url(u)).collect();
+        f.debug_struct("Asset")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("upload_urls", &urls)
+            .field("filetype", &self.filetype)
+            .field("filesize", &self.filesize)
+            .field("realtime", &self.realtime)
+            .finish()
+    }
 }
 
 /// A created comment.

@@ -116,7 +116,9 @@ fn encode_form(fields: &[(&'static str, String)]) -> (String, Vec<u8>) {
             break b;
         }
     };
-    let mut body = Vec::new();
+    // Sized up front: the values may be secrets, and a growing Vec would free unwiped copies of them.
+    let cap = fields.iter().map(|(n, v)| boundary.len() + n.len() + v.len() + 64).sum::<usize>() + boundary.len() + 8;
+    let mut body = Vec::with_capacity(cap);
     for (name, value) in fields {
         body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
         body.extend_from_slice(value.as_bytes());

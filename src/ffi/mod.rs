@@ -203,8 +203,13 @@ pub(crate) fn req_out<T>(p: *mut T, what: &str) -> Result<()> {
 }
 
 /// A heap C string for the caller (free with fio_string_free). Interior NULs become spaces.
+/// One allocation of the exact size: tokens pass through here, and a growing intermediate copy would be
+/// freed without being wiped (tests/secrets.rs checks freed memory).
 pub(crate) fn to_c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', " ")).unwrap_or_default()
+    let mut v = Vec::with_capacity(s.len() + 1);
+    v.extend(s.bytes().map(|b| if b == 0 { b' ' } else { b }));
+    // SAFETY: interior NULs were replaced above; the capacity already has room for the terminator.
+    unsafe { CString::from_vec_unchecked(v) }
 }
 
 pub(crate) fn into_raw_string(s: &str) -> *mut c_char {
