@@ -167,7 +167,9 @@ struct PartRec {
     is_final: bool,
     status: PartStatus,
     url: Option<String>,
-    body: Option<Arc<Vec<u8>>>,
+    /// Bytes source: the buffer holding this part's bytes from the given index (the parts of the
+    /// tail split at finish share one buffer).
+    body: Option<(Arc<Vec<u8>>, usize)>,
     attempts: u32,
     last_error: Option<Error>,
     /// The body has been attached (always for files; for bytes once its bytes were pushed).
@@ -202,6 +204,7 @@ struct Shared {
     path: Option<PathBuf>,
     file: Option<File>,
     plan: PlanConfig,
+    concurrency: u32,
     budget: u64,
     retry_deadline: Duration,
     retry_backoff: Duration,
@@ -334,6 +337,7 @@ impl Upload {
             path,
             file,
             plan,
+            concurrency: opts.concurrency.clamp(1, 64) as u32,
             budget: opts.buffer_budget,
             retry_deadline: opts.retry_deadline,
             retry_backoff: opts.retry_backoff.max(Duration::from_millis(1)),
@@ -473,15 +477,19 @@ impl Upload {
                     ));
                 }
                 let number = g.parts.len() as u32 + 1;
-                let fin = sh
+                // the tail goes out as up to `concurrency` parts in parallel
+                let tail = sh
                     .plan
-                    .final_part(number, g.cut_offset, total)
+                    .final_parts(number, g.cut_offset, total, sh.concurrency)
                     .map_err(|m| err(ErrorKind::LimitExceeded, m))?;
                 g.final_size = Some(total);
                 if sh.file.is_some() {
-                    sh.add_part(&mut g, fin.number, fin.offset, fin.size, true, None);
+                    for p in tail {
+                        sh.add_part(&mut g, p.number, p.offset, p.size, p.is_final, None);
+                    }
                 } else {
-                    sh.cut_bytes(&mut g, fin.number, fin.size);
+                    let list: Vec<(u32, u64)> = tail.iter().map(|p| (p.number, p.size)).collect();
+                    sh.cut_bytes_many(&mut g, &list);
                 }
                 sh.cv.notify_all();
             } else if sh.file.is_none() {
@@ -493,10 +501,9 @@ impl Upload {
                         format!("{} bytes pushed, the recording had {total}", g.available),
                     ));
                 }
-                if let Some(i) = g.parts.iter().position(|p| !p.ready) {
-                    let n = g.parts[i].number;
-                    let size = g.parts[i].size;
-                    sh.cut_bytes(&mut g, n, size);
+                let list: Vec<(u32, u64)> = g.parts.iter().filter(|p| !p.ready).map(|p| (p.number, p.size)).collect();
+                if !list.is_empty() {
+                    sh.cut_bytes_many(&mut g, &list);
                 }
             }
         }
@@ -752,14 +759,23 @@ impl Shared {
 
     /// Bytes source: the buffer (exactly `size` bytes) becomes part `number`.
     fn cut_bytes(&self, g: &mut Inner, number: u32, size: u64) {
-        debug_assert_eq!(g.buf.len() as u64, size);
-        let body = std::mem::take(&mut g.buf);
-        let is_final = g.final_size == Some(g.cut_offset + size);
-        let off = g.cut_offset;
-        self.add_part(g, number, off, size, is_final, Some(Arc::new(body)));
+        self.cut_bytes_many(g, &[(number, size)]);
     }
 
-    fn add_part(&self, g: &mut Inner, number: u32, offset: u64, size: u64, is_final: bool, body: Option<Arc<Vec<u8>>>) {
+    /// Bytes source: the buffer (exactly the sum of the sizes) becomes consecutive parts that share it.
+    fn cut_bytes_many(&self, g: &mut Inner, parts: &[(u32, u64)]) {
+        debug_assert_eq!(g.buf.len() as u64, parts.iter().map(|p| p.1).sum::<u64>());
+        let whole = Arc::new(std::mem::take(&mut g.buf));
+        let mut start = 0usize;
+        for &(number, size) in parts {
+            let is_final = g.final_size == Some(g.cut_offset + size);
+            let off = g.cut_offset;
+            self.add_part(g, number, off, size, is_final, Some((whole.clone(), start)));
+            start += size as usize;
+        }
+    }
+
+    fn add_part(&self, g: &mut Inner, number: u32, offset: u64, size: u64, is_final: bool, body: Option<(Arc<Vec<u8>>, usize)>) {
         g.cut_offset = offset + size;
         if let Some(p) = g.parts.get_mut(number as usize - 1) {
             // known from the state file (resume of a bytes source)
@@ -1001,7 +1017,7 @@ impl Shared {
                     true
                 };
                 let b = match (&body, &self.file) {
-                    (Some(v), _) => Body::Bytes(&v[..]),
+                    (Some((v, start)), _) => Body::Bytes(&v[*start..*start + size as usize]),
                     (None, Some(f)) => Body::File { file: f, offset, len: size },
                     (None, None) => return Err(err(ErrorKind::WrongState, "part has no bytes")),
                 };

@@ -121,6 +121,29 @@ impl PlanConfig {
         Ok(PlannedPart { number, offset, size, is_final: true })
     }
 
+    /// The tail of the recording at its end: the bytes after the last cut part, split into up to
+    /// `split` parts (each non-final one at least `first_part_size`) so they go out in parallel and
+    /// the time from the end of the recording to a complete asset stays short even when parts have
+    /// grown large. `split` <= 1 gives the single final part of [`final_part`](Self::final_part).
+    pub fn final_parts(&self, number: u32, offset: u64, total: u64, split: u32) -> Result<Vec<PlannedPart>, String> {
+        let last = self.final_part(number, offset, total)?;
+        let rest = total - offset;
+        let room = MAX_PARTS.saturating_sub(number) + 1;
+        let k = (rest / self.first_part_size).min(split.max(1) as u64).min(room as u64).max(1);
+        if k <= 1 {
+            return Ok(vec![last]);
+        }
+        let each = rest / k; // >= first_part_size >= 5 MiB
+        let mut out = Vec::with_capacity(k as usize);
+        let mut off = offset;
+        for i in 0..k {
+            let size = if i + 1 == k { total - off } else { each };
+            out.push(PlannedPart { number: number + i as u32, offset: off, size, is_final: i + 1 == k });
+            off += size;
+        }
+        Ok(out)
+    }
+
     /// The whole plan for a recording of `total` bytes (used for complete files).
     pub fn plan(&self, total: u64) -> Result<Vec<PlannedPart>, String> {
         let mut parts = Vec::new();
@@ -220,6 +243,36 @@ mod tests {
         assert_eq!(cfg.capacity(), full + MAX_PART_SIZE);
         assert!(cfg.plan(full + MAX_PART_SIZE + 1).is_err());
         assert!(cfg.final_part(MAX_PARTS + 1, full, full + 1).is_err());
+    }
+
+    #[test]
+    fn tail_is_split_for_parallel_upload() {
+        let cfg = PlanConfig::default();
+        // short clips: the tail is at most one 5 MiB part, so one final part
+        assert_eq!(cfg.final_parts(3, 10 * MIB, 15 * MIB, 4).unwrap().len(), 1);
+        assert_eq!(cfg.final_parts(3, 10 * MIB, 10 * MIB + 1, 4).unwrap().len(), 1);
+        assert_eq!(cfg.final_parts(1, 0, 0, 4).unwrap(), vec![PlannedPart { number: 1, offset: 0, size: 0, is_final: true }]);
+        // a long recording's 200 MiB tail goes out as 4 parts of 50 MiB
+        let off = 100 * 1024 * MIB;
+        assert!(cfg.part_size(2000, off) > 150 * MIB);
+        let tail = cfg.final_parts(2000, off, off + 200 * MIB, 4).unwrap();
+        assert_eq!(tail.len(), 4);
+        let mut o = off;
+        for (i, p) in tail.iter().enumerate() {
+            assert_eq!((p.number, p.offset), (2000 + i as u32, o));
+            assert_eq!(p.is_final, i == 3);
+            assert!(p.size >= MIN_PART_SIZE);
+            o += p.size;
+        }
+        assert_eq!(o, off + 200 * MIB);
+        assert_eq!(cfg.final_parts(2000, off, off + 200 * MIB, 1).unwrap().len(), 1);
+        // 12 MiB: two parts (6 + 6), never a non-final part under 5 MiB
+        let t = cfg.final_parts(600, off, off + 12 * MIB, 4).unwrap();
+        assert_eq!(t.iter().map(|p| p.size).collect::<Vec<_>>(), vec![6 * MIB, 6 * MIB]);
+        // no room past part 10,000
+        assert_eq!(cfg.final_parts(MAX_PARTS, off, off + 100 * MIB, 4).unwrap().len(), 1);
+        assert_eq!(cfg.final_parts(MAX_PARTS - 1, off, off + 100 * MIB, 4).unwrap().len(), 2);
+        assert!(cfg.final_parts(5, 0, 6 * MIB, 4).is_err()); // more than one part's worth left uncut
     }
 
     #[test]

@@ -555,3 +555,35 @@ fn wrong_source_calls_are_refused() {
     up.finish().unwrap();
     assert_eq!(up.write(b"x").unwrap_err().kind, ErrorKind::WrongState);
 }
+
+#[test]
+fn long_recording_tail_is_split_and_parallel() {
+    // parts grow fast (divisor 1): 5, 5, 10, 20 MiB, then a 32 MiB part that never fills; the
+    // 20 MiB tail goes out as 3 parts in parallel (concurrency 3)
+    let plan = PlanConfig { growth_divisor: 1, ..Default::default() };
+    let d = data(60 * MIB + 3, 17);
+    for file in [false, true] {
+        let m = Arc::new(Mock { put_delay: Duration::from_millis(2), ..Default::default() });
+        let opts = UploadOptions { plan, buffer_budget: 64 * MIB as u64, ..fast_opts() };
+        let up = if file {
+            let dir = tmpdir("tail");
+            let path = dir.join("long.mov");
+            std::fs::write(&path, &d).unwrap();
+            let up = Upload::start(m.clone(), spec(), Source::File(path), opts).unwrap();
+            up.file_grew(d.len() as u64).unwrap();
+            up
+        } else {
+            let up = Upload::start(m.clone(), spec(), Source::Bytes, opts).unwrap();
+            push_all(&up, &d);
+            up
+        };
+        let p = up.finish().unwrap();
+        let sizes: Vec<u64> = up.parts().iter().map(|p| p.size).collect();
+        let mib = MIB as u64;
+        assert_eq!(&sizes[..4], &[5 * mib, 5 * mib, 10 * mib, 20 * mib], "file {file}");
+        assert_eq!(sizes.len(), 7, "{sizes:?}");
+        assert!(sizes[4..].iter().all(|s| *s >= MIN_PART_SIZE));
+        assert_eq!(p.bytes_done, d.len() as u64);
+        assert_eq!(m.complete_bytes().unwrap(), d, "file {file}");
+    }
+}
