@@ -1075,8 +1075,9 @@ fio_status fio_upload_write(const struct fio_upload *upload, const uint8_t *data
 fio_status fio_upload_file_grew(const struct fio_upload *upload, uint64_t new_size);
 
 /**
- * The recording ended: register the final part with the asset's size (for a file, its size now) and
- * wait until every part is uploaded and the asset is complete. Writes the final counters to
+ * The recording ended: register the rest of the recording (for a file, up to its size now) as the
+ * last part(s) with the asset's size (a large rest is split into up to `concurrency` parts sent in
+ * parallel), and wait until every part is uploaded and the asset is complete. Writes the final counters to
  * `*stats` if not NULL. Errors: CANCELLED, LIMIT_EXCEEDED (more than 5 TiB or 10,000 parts), or the
  * failure that stopped the upload (fio_upload_part_info tells which part and why); the last error
  * message names the part.
