@@ -24,6 +24,7 @@ fi
 
 py_need=()
 python3 -c 'import pytest' 2>/dev/null || py_need+=(pytest)
+python3 -c 'import mypy' 2>/dev/null || py_need+=(mypy)
 if [ ${#py_need[@]} -gt 0 ]; then
   echo "setup: pip installing ${py_need[*]}"
   python3 -m pip install -q "${py_need[@]}"
