@@ -389,3 +389,32 @@ fn paused_channel() {
     let e = Upload::start(client, spec, Source::Bytes, UploadOptions::default()).err().unwrap();
     assert_eq!(e.kind, ErrorKind::ChannelPaused, "{e}");
 }
+
+/// The process died after the last part went out but before the state file said so: on resume the
+/// server refuses to register that part again (the asset is complete). The status says so plainly.
+#[test]
+fn resume_after_the_asset_completed() {
+    let emu = start_emulator(&[]);
+    let client = paired(&emu);
+    let dir = tmp("resume-done");
+    let path = dir.join("rec.mp4");
+    let state = dir.join("rec.state");
+    write_file(&path, 7 * MIB, 21);
+    let opts = UploadOptions { state_file: Some(state.clone()), ..Default::default() };
+    let up = Upload::start(client.clone(), spec("done.mp4"), Source::File(path.clone()), opts).unwrap();
+    up.finish().unwrap();
+    let id = up.asset_id().to_string();
+    drop(up);
+    assert_uploaded(&emu, &id, &path);
+    // as if the process had been killed just before saving the last part as done
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let last = saved["parts"].as_array().unwrap().len() - 1;
+    saved["parts"][last]["done"] = json!(false);
+    std::fs::write(&state, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let up = Upload::resume(client, &state, UploadOptions::default()).unwrap();
+    let e = up.finish().unwrap_err();
+    eprintln!("resume_after_the_asset_completed: {:?}: {}", e.kind, e.message);
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert!(e.message.contains("may already be complete"), "{}", e.message);
+    assert_uploaded(&emu, &id, &path);
+}

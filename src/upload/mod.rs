@@ -174,6 +174,8 @@ struct PartRec {
     last_error: Option<Error>,
     /// The body has been attached (always for files; for bytes once its bytes were pushed).
     ready: bool,
+    /// Planned by an earlier process (resume): its registration may predate this one.
+    from_state: bool,
 }
 
 struct Inner {
@@ -271,6 +273,7 @@ impl Upload {
                 attempts: 0,
                 last_error: None,
                 ready: is_file,
+                from_state: true,
             });
         }
         let end = parts.last().map(|p| p.offset + p.size).unwrap_or(0);
@@ -624,6 +627,7 @@ pub fn upload_file(
             attempts: 0,
             last_error: None,
             ready: true,
+            from_state: false,
         });
         inner.queue.push_back(i as u32 + 1);
         off += len;
@@ -804,6 +808,7 @@ impl Shared {
             attempts: 0,
             last_error: None,
             ready: true,
+            from_state: false,
         });
         g.queue.push_back(number);
     }
@@ -1043,6 +1048,20 @@ impl Shared {
                 continue;
             }
             if !e.is_retryable() {
+                let mut e = e;
+                let (resumed, others_done) = {
+                    let g = self.lock();
+                    let p = &g.parts[idx];
+                    let others = g.parts.iter().filter(|q| q.number != number).all(|q| q.status == PartStatus::Done);
+                    (p.from_state && p.attempts == 0, others && g.final_size.is_some())
+                };
+                if e.kind == ErrorKind::BadRequest && resumed && others_done {
+                    e.message = format!(
+                        "{} (registering this part again was refused; if the process stopped right after \
+                         uploading it, the asset may already be complete)",
+                        e.message
+                    );
+                }
                 return Err(e);
             }
             consecutive_403 = 0;
