@@ -190,13 +190,33 @@ fn resume_child_process() {
         ..Default::default()
     };
     let path = PathBuf::from(v["file"].as_str().unwrap());
-    let up = Upload::start(Arc::new(client), spec("resume.mp4"), Source::File(path), opts).unwrap();
-    up.finish().unwrap();
+    if v["bytes"] == true {
+        // the recording is pushed as it is made (from the file, in 64 KiB writes)
+        let up = Upload::start(Arc::new(client), spec("resume.mp4"), Source::Bytes, opts).unwrap();
+        let data = std::fs::read(&path).unwrap();
+        for c in data.chunks(64 * 1024) {
+            up.write(c).unwrap();
+        }
+        up.finish().unwrap();
+    } else {
+        let up = Upload::start(Arc::new(client), spec("resume.mp4"), Source::File(path), opts).unwrap();
+        up.finish().unwrap();
+    }
     panic!("the parent should have killed this process");
 }
 
 #[test]
 fn kill9_then_resume() {
+    kill9_then_resume_with(false);
+}
+
+/// The same with pushed bytes: after the restart the caller pushes again from `resume_offset`.
+#[test]
+fn kill9_then_resume_pushed_bytes() {
+    kill9_then_resume_with(true);
+}
+
+fn kill9_then_resume_with(bytes: bool) {
     let emu = start_emulator(&[]);
     let client = emu.paired_client();
     let t = client.tokens().unwrap();
@@ -206,7 +226,7 @@ fn kill9_then_resume() {
     let total = 80 * MIB + 17;
     write_file(&path, total, 13);
     let cfg = json!({
-        "api": emu.api, "file": path, "state": state, "client_id": client.config().client_id,
+        "api": emu.api, "file": path, "state": state, "client_id": client.config().client_id, "bytes": bytes,
         "access": t.access_token.expose(), "refresh": t.refresh_token.expose(), "expires_at": t.expires_at,
     });
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -248,9 +268,18 @@ fn kill9_then_resume() {
     let before = last_request_id(&emu);
     let up = Upload::resume(Arc::new(client), &state, UploadOptions::default()).unwrap();
     assert_eq!(up.asset_id(), id);
+    if bytes {
+        let from = up.resume_offset() as usize;
+        let first_undone = saved["parts"].as_array().unwrap().iter().find(|p| p["done"] == false).map(|p| p["offset"].as_u64().unwrap());
+        assert_eq!(Some(from as u64), first_undone);
+        let data = std::fs::read(&path).unwrap();
+        for c in data[from..].chunks(100_000) {
+            up.write(c).unwrap();
+        }
+    }
     up.finish().unwrap();
     let resent = s3_put_bytes_since(&emu, before);
-    eprintln!("kill9_then_resume: {done_parts} parts done before kill -9, {resent} of {total} bytes sent after resume");
+    eprintln!("kill9_then_resume (bytes: {bytes}): {done_parts} parts done before kill -9, {resent} of {total} bytes sent after resume");
     assert_eq!(resent, total - done_bytes, "finished parts must not be sent again");
     assert_uploaded(&emu, &id, &path);
 }

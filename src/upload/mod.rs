@@ -11,9 +11,10 @@
 //! how to get that from ffmpeg).
 //!
 //! Parts are cut by the planner ([`plan`]) when their bytes exist, registered, and PUT in parallel
-//! by `concurrency` worker threads. The final part is registered at [`Upload::finish`] with the
-//! asset's size, and only after every earlier part was registered, so the server cannot complete
-//! the asset with a part missing. Each part retries per the retry classes of c2c-api.md 14.8; an
+//! by `concurrency` worker threads. At [`Upload::finish`] the rest of the recording becomes the last
+//! part(s) (split in up to `concurrency` parts of at least 5 MiB when it is large, so they go out in
+//! parallel); the final part is registered with the asset's size, and only after every earlier part
+//! was registered, so the server cannot complete the asset with a part missing. Each part retries per the retry classes of c2c-api.md 14.8; an
 //! expired URL is registered again (14.2). With a state file, the part table is saved atomically
 //! after every change and [`Upload::resume`] continues after a crash without re-sending finished
 //! parts.
