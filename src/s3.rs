@@ -55,7 +55,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
+        // Both digits must be ASCII hex: slicing `s` at a '%' followed by a multi-byte character
+        // panicked (found by tests/parsers_fuzz.rs).
+        if b[i] == b'%' && i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
             if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
@@ -314,5 +316,6 @@ mod tests {
     fn percent() {
         assert_eq!(percent_decode("a%3Bb"), "a;b");
         assert_eq!(percent_decode("a%3"), "a%3");
+        assert_eq!(percent_decode("9+%\u{e9}x"), "9 %\u{e9}x");
     }
 }
