@@ -132,6 +132,8 @@ int main(int argc, char **argv) {
     long late_frames = 0;
     double max_late = 0, max_write_block = 0;
     char asset_id[128] = "";
+    uint64_t cut_before_end = 0, final_size = 0;
+    size_t parts_before_end = 0, final_parts = 0;
 
     if (!strcmp(mode, "file")) {
         struct stat sb;
@@ -194,8 +196,21 @@ int main(int argc, char **argv) {
             if (blocked > max_write_block) max_write_block = blocked;
         }
         t_last = bu_now();
+        /* where the engine had cut parts when the recording ended: what is left must go after the end */
+        size_t np = fio_upload_part_count(up);
+        for (size_t k = 0; k < np; k++) {
+            fio_upload_part pi;
+            if (fio_upload_part_info(up, k, &pi) == FIO_OK && pi.offset + pi.size > cut_before_end)
+                cut_before_end = pi.offset + pi.size;
+        }
+        parts_before_end = np;
         close(fd);
         if ((st = fio_upload_finish(up, &stats))) fail("fio_upload_finish", st);
+        final_parts = fio_upload_part_count(up);
+        for (size_t k = 0; k < final_parts; k++) {
+            fio_upload_part pi;
+            if (fio_upload_part_info(up, k, &pi) == FIO_OK && pi.is_final) final_size = pi.size;
+        }
         t_fin = bu_now();
         fio_upload_free(up);
         free(buf);
@@ -211,11 +226,13 @@ int main(int argc, char **argv) {
            "\"t_last_byte\": %.6f, \"t_finished\": %.6f, \"threads_idle\": %d, \"threads_max\": %d, "
            "\"threads_after\": %d, \"vmhwm_kib\": %ld, \"cpu_user\": %.4f, \"cpu_sys\": %.4f, \"asset_id\": \"%s\", "
            "\"parts\": %u, \"retries\": %u, \"peak_bytes_buffered\": %llu, \"late_frames\": %ld, "
-           "\"max_frame_lateness\": %.4f, \"max_feed_block\": %.4f, \"concurrency\": %u, \"basic\": %d}\n",
+           "\"max_frame_lateness\": %.4f, \"max_feed_block\": %.4f, \"concurrency\": %u, \"basic\": %d, "
+           "\"cut_before_end\": %llu, \"parts_before_end\": %zu, \"final_parts\": %zu, \"final_size\": %llu}\n",
            mode, source, (unsigned long long)bytes, t_fin - t0, t0, t_last, t_fin, threads_idle,
            atomic_load(&max_threads), threads_after, bu_status_kib("VmHWM"), u1 - u0, s1 - s0, asset_id,
            stats.parts_total, stats.retries, (unsigned long long)stats.peak_bytes_buffered, late_frames, max_late,
-           max_write_block, concurrency, (int)basic);
+           max_write_block, concurrency, (int)basic, (unsigned long long)cut_before_end, parts_before_end,
+           final_parts, (unsigned long long)final_size);
     fio_upload_options_free(opts);
     fio_client_free(client);
     return 0;
