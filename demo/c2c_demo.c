@@ -162,6 +162,8 @@ int main(int argc, char **argv) {
     if ((st = fio_pairing_wait(client, pairing))) die("fio_pairing_wait", st);
     fio_pairing_free(pairing);
     printf("Paired.\n");
+    /* part PUTs to S3 do not count as device activity: keep the device online while uploading */
+    if ((st = fio_heartbeat_start(client, 120))) die("fio_heartbeat_start", st);
 
     /* 3. the recording file exists (empty) before the upload opens it */
     int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
