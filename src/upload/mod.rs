@@ -177,6 +177,9 @@ struct PartRec {
     ready: bool,
     /// Planned by an earlier process (resume): its registration may predate this one.
     from_state: bool,
+    /// File source: fingerprint of the part's bytes once uploaded (its head and tail), checked again
+    /// at finish to catch a file that was rewritten instead of appended to.
+    sample: Option<u64>,
 }
 
 struct Inner {
@@ -275,6 +278,7 @@ impl Upload {
                 last_error: None,
                 ready: is_file,
                 from_state: true,
+                sample: None,
             });
         }
         let end = parts.last().map(|p| p.offset + p.size).unwrap_or(0);
@@ -462,12 +466,29 @@ impl Upload {
     /// is the file's size now.
     pub fn finish(&self) -> Result<Progress> {
         let sh = &self.shared;
+        if let Err(e) = sh.verify_append_only() {
+            let mut g = sh.lock();
+            if g.failure.is_none() {
+                g.failure = Some(e.clone());
+            }
+            drop(g);
+            sh.cv.notify_all();
+            return Err(e);
+        }
         {
             let mut g = sh.lock();
             sh.check_alive(&g)?;
             if g.final_size.is_none() {
                 let total = if let Some(f) = &sh.file {
                     let len = f.metadata().map_err(io_err)?.len();
+                    if len < g.available {
+                        let e = err(
+                            ErrorKind::Io,
+                            format!("the file shrank to {len} bytes after {} were seen: it must grow append-only", g.available),
+                        );
+                        g.failure = Some(e.clone());
+                        return Err(e);
+                    }
                     g.available = g.available.max(len);
                     sh.cut_available(&mut g);
                     g.available
@@ -629,6 +650,7 @@ pub fn upload_file(
             last_error: None,
             ready: true,
             from_state: false,
+            sample: None,
         });
         inner.queue.push_back(i as u32 + 1);
         off += len;
@@ -691,6 +713,20 @@ fn open_source(source: &Source) -> Result<(Option<PathBuf>, Option<File>)> {
             Ok((Some(abs), Some(f)))
         }
     }
+}
+
+/// A fingerprint of a file range: its first 64 KiB and last 4 KiB (where headers get rewritten).
+fn fingerprint(f: &File, offset: u64, size: u64) -> std::io::Result<u64> {
+    use std::hash::Hasher;
+    use std::os::unix::fs::FileExt;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let head = size.min(64 * 1024);
+    let tail = size.saturating_sub(head).min(4096);
+    let mut buf = vec![0u8; (head + tail) as usize];
+    f.read_exact_at(&mut buf[..head as usize], offset)?;
+    f.read_exact_at(&mut buf[head as usize..], offset + size - tail)?;
+    h.write(&buf);
+    Ok(h.finish())
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -810,8 +846,37 @@ impl Shared {
             last_error: None,
             ready: true,
             from_state: false,
+            sample: None,
         });
         g.queue.push_back(number);
+    }
+
+    /// File source, at finish and before the final part: the parts already uploaded must still hold
+    /// the bytes that were sent. A muxer that seeks back to rewrite a header (plain MP4/MOV) breaks
+    /// this; the upload then fails instead of completing an asset that differs from the file.
+    fn verify_append_only(&self) -> Result<()> {
+        let Some(f) = &self.file else { return Ok(()) };
+        let samples: Vec<(u32, u64, u64, u64)> = {
+            let g = self.lock();
+            if g.final_size.is_some() {
+                return Ok(());
+            }
+            g.parts.iter().filter_map(|p| p.sample.map(|s| (p.number, p.offset, p.size, s))).collect()
+        };
+        for (number, offset, size, sample) in samples {
+            if fingerprint(f, offset, size).map_err(io_err)? != sample {
+                return Err(err(
+                    ErrorKind::Io,
+                    format!(
+                        "part {number} (bytes {offset}..{}) changed in the file after it was uploaded: the \
+                         recording must grow append-only (for MP4/MOV use fragmented MP4; see the README); \
+                         the asset is left incomplete",
+                        offset + size
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_complete(&self, g: &mut Inner) {
@@ -900,6 +965,16 @@ impl Shared {
             };
             let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.upload_part(number)))
                 .unwrap_or_else(|_| Err(err(ErrorKind::Io, format!("worker panicked on part {number}"))));
+            let sample = match (&res, &self.file) {
+                (Ok(()), Some(f)) => {
+                    let (offset, size) = {
+                        let g = self.lock();
+                        (g.parts[number as usize - 1].offset, g.parts[number as usize - 1].size)
+                    };
+                    fingerprint(f, offset, size).ok()
+                }
+                _ => None,
+            };
             let mut g = self.lock();
             g.in_flight -= 1;
             let idx = number as usize - 1;
@@ -908,6 +983,7 @@ impl Shared {
                     let size = g.parts[idx].size;
                     g.parts[idx].status = PartStatus::Done;
                     g.parts[idx].url = None;
+                    g.parts[idx].sample = sample;
                     if g.parts[idx].body.take().is_some() {
                         g.mem_held -= size;
                     }

@@ -587,3 +587,36 @@ fn long_recording_tail_is_split_and_parallel() {
         assert_eq!(m.complete_bytes().unwrap(), d, "file {file}");
     }
 }
+
+#[test]
+fn rewritten_file_fails_instead_of_completing() {
+    use std::os::unix::fs::FileExt;
+    let dir = tmpdir("rewrite");
+    let path = dir.join("plain.mov");
+    let d = data(12 * MIB, 18);
+    std::fs::write(&path, &d).unwrap();
+    let m = Arc::new(Mock::default());
+    let up = Upload::start(m.clone(), spec(), Source::File(path.clone()), fast_opts()).unwrap();
+    up.file_grew(d.len() as u64).unwrap();
+    let t = Instant::now();
+    while up.stats().parts_done < 2 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // the muxer seeks back and patches the header (as a plain MOV/MP4 writer does at close)
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(b"\0\0\0\x08wide", 24).unwrap();
+    let e = up.finish().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io);
+    assert!(e.message.contains("append-only"), "{}", e.message);
+    assert!(m.complete_bytes().is_none(), "the asset must not complete");
+    assert!(m.s.lock().unwrap().final_size.is_none(), "the final part must not be registered");
+
+    // a file that shrinks is refused too
+    let path2 = dir.join("shrink.mov");
+    std::fs::write(&path2, &d).unwrap();
+    let m = Arc::new(Mock::default());
+    let up = Upload::start(m.clone(), spec(), Source::File(path2.clone()), fast_opts()).unwrap();
+    up.file_grew(d.len() as u64).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path2).unwrap().set_len(3 * MIB as u64).unwrap();
+    assert_eq!(up.finish().unwrap_err().kind, ErrorKind::Io);
+    assert!(m.complete_bytes().is_none());
+}
