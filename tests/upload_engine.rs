@@ -447,3 +447,38 @@ fn resume_after_the_asset_completed() {
     assert!(e.message.contains("may already be complete"), "{}", e.message);
     assert_uploaded(&emu, &id, &path);
 }
+
+/// ffmpeg writing a plain (non-fragmented) MP4 seeks back at the end to patch the `mdat` header that
+/// part 1 already carried: the upload fails with a clear status instead of completing an asset that
+/// differs from the file. (The demo's fragmented MP4 to a pipe is append-only.) Skipped without ffmpeg.
+#[test]
+fn plain_mp4_rewrite_is_detected() {
+    if Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).status().is_err() {
+        eprintln!("skipped: no ffmpeg");
+        return;
+    }
+    let emu = start_emulator(&[]);
+    let client = paired(&emu);
+    let dir = tmp("plain-mp4");
+    let path = dir.join("plain.mp4");
+    File::create(&path).unwrap();
+    let opts = UploadOptions { watch_interval: Some(Duration::from_millis(50)), ..Default::default() };
+    let up = Upload::start(client, spec("plain.mp4"), Source::File(path.clone()), opts).unwrap();
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-re", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=640x360:rate=30")
+        .args(["-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "20M", "-minrate", "20M", "-maxrate", "20M"])
+        .args(["-bufsize", "10M", "-x264-params", "nal-hrd=cbr", "-f", "mp4"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t = Instant::now();
+    while up.stats().parts_done < 1 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let e = up.finish().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io, "{e}");
+    assert!(e.message.contains("append-only"), "{}", e.message);
+    assert_ne!(emu.asset(up.asset_id())["state"], "uploaded");
+}
