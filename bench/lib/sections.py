@@ -163,9 +163,10 @@ def memory(args, res):
             data[size] = row
         # diagnosis: the same pushed-bytes upload with glibc's mmap threshold pinned at its initial 128 KiB
         # (glibc otherwise raises it after the first large free, so freed part buffers stay in the heap)
-        diag_size = max(x for x in args.mem_sizes if x <= GIB)
+        pushed = [x for x in args.mem_sizes if "maxrss_kib" in data[x].get("push", {})]
+        diag_size = max(pushed, key=lambda x: data[x]["push"]["maxrss_kib"]) if pushed else None
         diag = None
-        if "maxrss_kib" in data[diag_size].get("push", {}):
+        if diag_size:
             denv = dict(env, MALLOC_MMAP_THRESHOLD_="131072")
             m = run_measured([str(binary), "push", "--path", str(WORK / f"mem-{diag_size // MIB}MiB.bin")], env=denv,
                              timeout=1800)
