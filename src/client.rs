@@ -111,22 +111,25 @@ impl Client {
                 if r.is_success() { Ok(r) } else { Err(api_error(&r, &what)) }
             })
         };
-        match run(token.expose()) {
-            Err(e) if e.kind == ErrorKind::Unauthorized => {
-                self.log(LogLevel::Info, || format!("{what}: 401, refreshing the access token"));
-                self.refresh_if_generation(generation).map_err(|re| {
-                    if re.kind == ErrorKind::PairingRequired { re } else { re.context("refresh after 401") }
-                })?;
-                let (token, _) = self.access_token_for_use()?;
-                run(token.expose()).map_err(|e| {
-                    if e.kind == ErrorKind::Unauthorized {
-                        Error { message: format!("{} (still 401 after a token refresh)", e.message), ..e }
-                    } else {
-                        e
+        let (mut token, mut generation) = (token, generation);
+        let mut refreshed = 0;
+        loop {
+            match run(token.expose()) {
+                Err(e) if e.kind == ErrorKind::Unauthorized => {
+                    // After our refresh, a 401 is final unless another thread refreshed since (its
+                    // refresh revoked the token we just got: replaced, not rejected). Bounded.
+                    if refreshed > 0 && (refreshed >= 3 || self.access_token_for_use()?.1 == generation) {
+                        return Err(Error { message: format!("{} (still 401 after a token refresh)", e.message), ..e });
                     }
-                })
+                    self.log(LogLevel::Info, || format!("{what}: 401, refreshing the access token"));
+                    self.refresh_if_generation(generation).map_err(|re| {
+                        if re.kind == ErrorKind::PairingRequired { re } else { re.context("refresh after 401") }
+                    })?;
+                    (token, generation) = self.access_token_for_use()?;
+                    refreshed += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 }

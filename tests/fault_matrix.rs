@@ -730,3 +730,26 @@ fn fault_matrix() {
     let failed: Vec<&str> = rows.iter().filter(|r| !r.pass).map(|r| r.name.as_str()).collect();
     assert!(failed.is_empty(), "fault matrix rows failed: {failed:?}\n{table}");
 }
+
+/// A call whose first attempt gets 401 because another thread refreshed the tokens, and whose retry
+/// (with the new token) gets 401 again because yet another refresh landed meanwhile, must go on with the
+/// newest token: the token it used was replaced, not rejected. (Found by the 8-thread C abuse test,
+/// where threads call fio_client_refresh while others create assets: "still 401 after a token refresh".)
+#[test]
+fn refreshes_on_other_threads_do_not_fail_a_call() {
+    let emu = Emulator::start();
+    let client = Arc::new(Client::new(config(&emu)).unwrap());
+    emu.pair(&client);
+    // Both attempts of the call are held 600 ms before the emulator checks their token.
+    emu.fault(json!({"target": "api", "path_prefix": "/v2/devices/me", "count": 2, "delay_ms": 600}));
+    let c2 = client.clone();
+    let call = std::thread::spawn(move || c2.device_info());
+    std::thread::sleep(Duration::from_millis(200));
+    client.refresh().unwrap(); // the first attempt's token is now revoked
+    std::thread::sleep(Duration::from_millis(650));
+    client.refresh().unwrap(); // and so is the retry's
+    let r = call.join().unwrap();
+    let statuses: Vec<u64> = emu.requests_to(None, "/v2/devices/me").iter().map(|r| r["status"].as_u64().unwrap_or(0)).collect();
+    assert!(r.is_ok(), "{:?} (requests: {statuses:?})", r.err());
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 2, "{statuses:?}");
+}

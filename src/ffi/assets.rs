@@ -296,6 +296,9 @@ pub unsafe extern "C" fn fio_put_part(
             &[]
         } else if data.is_null() {
             return Err(Error::null("data"));
+        } else if len as u64 > crate::realtime::MAX_PART_SIZE {
+            // checked before the slice is made: a slice over isize::MAX bytes is undefined behaviour
+            return Err(Error::invalid("part is larger than 5 GiB"));
         } else {
             std::slice::from_raw_parts(data, len)
         };

@@ -226,6 +226,10 @@ pub unsafe extern "C" fn fio_config_set_extra_ca_pem(config: *mut fio_config, pe
         if len == 0 {
             return Err(Error::invalid("pem is empty"));
         }
+        if len > isize::MAX as usize {
+            // no buffer is that large; making a slice of it is undefined behaviour (tests/c/abuse)
+            return Err(Error::invalid("pem length is impossibly large"));
+        }
         c.extra_ca_pem = Some(std::slice::from_raw_parts(pem, len).to_vec());
         Ok(())
     })

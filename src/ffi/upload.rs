@@ -453,6 +453,10 @@ pub unsafe extern "C" fn fio_upload_write(upload: *const fio_upload, data: *cons
         if data.is_null() {
             return Err(Error::null("data"));
         }
+        if len > isize::MAX as usize {
+            // no buffer is that large; making a slice of it is undefined behaviour (tests/c/abuse)
+            return Err(Error::invalid("len is impossibly large"));
+        }
         u.write(std::slice::from_raw_parts(data, len))
     })
 }
