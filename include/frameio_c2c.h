@@ -1092,6 +1092,12 @@ fio_status fio_upload_finish(const struct fio_upload *upload, struct fio_progres
 void fio_upload_cancel(const struct fio_upload *upload);
 
 /**
+ * Change the bandwidth cap of a running upload (bytes per second shared by its workers; 0 = none).
+ * Thread-safe; takes effect for the next bytes sent. Errors: NULL_ARGUMENT.
+ */
+fio_status fio_upload_set_bandwidth_limit(const struct fio_upload *upload, uint64_t bytes_per_second);
+
+/**
  * Current counters into `*out`. Thread-safe. Errors: NULL_ARGUMENT.
  */
 fio_status fio_upload_stats(const struct fio_upload *upload, struct fio_progress *out);

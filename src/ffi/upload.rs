@@ -496,6 +496,16 @@ pub unsafe extern "C" fn fio_upload_cancel(upload: *const fio_upload) {
     }
 }
 
+/// Change the bandwidth cap of a running upload (bytes per second shared by its workers; 0 = none).
+/// Thread-safe; takes effect for the next bytes sent. Errors: NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn fio_upload_set_bandwidth_limit(upload: *const fio_upload, bytes_per_second: u64) -> fio_status {
+    with_upload(upload, |u| {
+        u.set_bandwidth_limit(bytes_per_second);
+        Ok(())
+    })
+}
+
 /// Current counters into `*out`. Thread-safe. Errors: NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn fio_upload_stats(upload: *const fio_upload, out: *mut fio_progress) -> fio_status {

@@ -557,6 +557,12 @@ impl Upload {
         self.shared.cancel.store(true, Ordering::SeqCst);
     }
 
+    /// Changes the bandwidth cap shared by the workers while the upload runs (bytes per second,
+    /// 0: none), e.g. to leave room for live video over the same link.
+    pub fn set_bandwidth_limit(&self, bytes_per_second: u64) {
+        self.shared.throttle.set_rate(bytes_per_second);
+    }
+
     /// The cancel flag itself, for callers that need to set it without holding the `Upload`.
     pub fn cancel_flag(&self) -> &AtomicBool {
         &self.shared.cancel

@@ -620,3 +620,18 @@ fn rewritten_file_fails_instead_of_completing() {
     assert_eq!(up.finish().unwrap_err().kind, ErrorKind::Io);
     assert!(m.complete_bytes().is_none());
 }
+
+#[test]
+fn bandwidth_cap_changes_while_running() {
+    let m = Arc::new(Mock::default());
+    let opts = UploadOptions { bandwidth_limit: 2 * MIB as u64, ..fast_opts() };
+    let d = data(12 * MIB, 19);
+    let up = Upload::start(m.clone(), spec(), Source::Bytes, opts).unwrap();
+    push_all(&up, &d);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    up.set_bandwidth_limit(0); // lift the cap: the rest goes at full speed
+    up.finish().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(m.complete_bytes().unwrap(), d);
+}

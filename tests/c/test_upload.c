@@ -9,6 +9,7 @@
  *   test_upload API_URL complete FILE [basic]    fio_upload_file (real-time or basic)
  *   test_upload API_URL cancel FILE              cancel from another thread: expects FIO_ERR_CANCELLED
  *   test_upload API_URL fail FILE STATUS         expects fio_upload_finish to fail with STATUS
+ *   test_upload API_URL rewrite FILE             file patched after upload: expects FIO_ERR_IO at finish
  *   test_upload API_URL api                      argument checks (NULLs, wrong source, bad options)
  *
  * Prints ASSET_ID=<id> on success; exit status 0 when the case went as expected.
@@ -314,6 +315,44 @@ static int case_fail(const char *path, int want) {
     return 0;
 }
 
+static int case_rewrite(const char *path) {
+    FILE *f = fopen(path, "wb");
+    EXPECT(f != NULL);
+    unsigned char *buf = malloc(12 * MIB);
+    fill(buf, 12 * MIB);
+    EXPECT(fwrite(buf, 1, 12 * MIB, f) == 12 * MIB);
+    fclose(f);
+    free(buf);
+    fio_upload_options *o = fio_upload_options_new();
+    CHECK(fio_upload_options_set_bandwidth_limit(o, 4ull * MIB));
+    fio_asset_params params;
+    params_for(&params, "c-rewrite.mp4", true);
+    fio_upload *up = NULL;
+    CHECK(fio_upload_start(g_client, &params, path, o, &up));
+    fio_upload_options_free(o);
+    CHECK(fio_upload_file_grew(up, 12ull * MIB));
+    CHECK(fio_upload_set_bandwidth_limit(up, 0)); /* lift the cap while it runs */
+    fio_progress s;
+    for (int i = 0; i < 500; i++) {
+        CHECK(fio_upload_stats(up, &s));
+        if (s.parts_done >= 2) break;
+        usleep(10 * 1000);
+    }
+    EXPECT(s.parts_done >= 2);
+    /* a muxer seeking back to patch its header after part 1 went out */
+    f = fopen(path, "r+b");
+    EXPECT(f != NULL);
+    fseek(f, 24, SEEK_SET);
+    fwrite("\0\0\0\x08wide", 1, 8, f);
+    fclose(f);
+    fio_status st = fio_upload_finish(up, NULL);
+    EXPECT(st == FIO_ERR_IO);
+    EXPECT(fio_upload_status(up) == FIO_ERR_IO);
+    printf("ASSET_ID=%s\n", fio_upload_asset_id(up));
+    fio_upload_free(up);
+    return 0;
+}
+
 static int case_api(void) {
     fio_upload *up = NULL;
     fio_asset_params params;
@@ -327,6 +366,7 @@ static int case_api(void) {
     EXPECT(fio_upload_file_grew(NULL, 1) == FIO_ERR_NULL_ARGUMENT);
     EXPECT(fio_upload_finish(NULL, NULL) == FIO_ERR_NULL_ARGUMENT);
     EXPECT(fio_upload_stats(NULL, NULL) == FIO_ERR_NULL_ARGUMENT);
+    EXPECT(fio_upload_set_bandwidth_limit(NULL, 1) == FIO_ERR_NULL_ARGUMENT);
     EXPECT(fio_upload_asset_id(NULL) == NULL);
     EXPECT(fio_upload_part_count(NULL) == 0);
     fio_upload_cancel(NULL);
@@ -380,6 +420,8 @@ int main(int argc, char **argv) {
         r = case_cancel(argv[3]);
     else if (strcmp(mode, "fail") == 0 && argc == 5)
         r = case_fail(argv[3], atoi(argv[4]));
+    else if (strcmp(mode, "rewrite") == 0 && argc == 4)
+        r = case_rewrite(argv[3]);
     else if (strcmp(mode, "api") == 0)
         r = case_api();
     else {

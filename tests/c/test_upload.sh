@@ -2,7 +2,7 @@
 # C tests of the upload engine (tests/c/test_upload.c) against the emulator: a 210 MB growing file in
 # 41 parts, pushed bytes with backpressure, complete files (real-time and basic), kill -9 + resume,
 # expired URLs, a 401 mid-upload, connection resets, a storm of 429s, cancel, a second 403, a paused
-# channel, and argument checks. Each successful case checks the SHA-256 the emulator computed.
+# channel, a file rewritten after upload, and argument checks. Each successful case checks the SHA-256 the emulator computed.
 #
 # Env: CARGO_TARGET_DIR (default ./target), FIO_EMULATOR_BIN, SAN=address to build with ASan,
 # VALGRIND=1 to run the quick cases under valgrind. Prints "N passed, M failed" last.
@@ -192,6 +192,12 @@ ctl POST /_emulator/channels/0/pause '{}' >/dev/null
 "$BIN" "$API" fail "$WORK/push.bin" 11 >"$WORK/out" 2>&1; rc=$?
 [ $rc -eq 0 ] || cat "$WORK/out"
 result "paused channel: FIO_ERR_CHANNEL_PAUSED" $rc $t
+
+# the file is patched after its first parts went out (not append-only): FIO_ERR_IO, asset incomplete
+t=$(date +%s); start_emulator
+"$BIN" "$API" rewrite "$WORK/rewrite.mov" >"$WORK/out" 2>&1; rc=$?
+[ $rc -eq 0 ] && [ "$(asset_field "$(id_of "$WORK/out")" state)" != uploaded ] || { rc=1; cat "$WORK/out"; }
+result "file rewritten after upload: FIO_ERR_IO, asset not completed" $rc $t
 
 echo "$PASS passed, $FAIL failed"
 [ $FAIL -eq 0 ]
