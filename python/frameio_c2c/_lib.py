@@ -267,6 +267,7 @@ DECLARATIONS: Dict[str, Tuple[object, Sequence[object]]] = {
     "fio_upload_finish": (fio_status, [P(fio_upload), P(fio_progress)]),
     "fio_upload_cancel": (None, [P(fio_upload)]),
     "fio_upload_stats": (fio_status, [P(fio_upload), P(fio_progress)]),
+    "fio_upload_set_bandwidth_limit": (fio_status, [P(fio_upload), c_uint64]),
     "fio_upload_status": (fio_status, [P(fio_upload)]),
     "fio_upload_asset_id": (c_char_p, [P(fio_upload)]),
     "fio_upload_resume_offset": (c_uint64, [P(fio_upload)]),
