@@ -252,8 +252,9 @@ pub(crate) fn api_error(resp: &ApiResponse, what: &str) -> Error {
     } else {
         msg.push_str(&format!("HTTP {status}"));
     }
-    let mut e = Error::new(kind, msg).with_status(status).with_retry_after(resp.retry_after);
-    e.server_code = code;
+    // Server text may echo a URL with its query (a proxy's error page): never into a message.
+    let mut e = Error::new(kind, scrub_urls(&msg)).with_status(status).with_retry_after(resp.retry_after);
+    e.server_code = code.map(|c| scrub_urls(&c));
     e
 }
 
@@ -283,8 +284,9 @@ pub(crate) fn s3_error(status: u16, body: &[u8], retry_after: Option<Duration>, 
         (None, None) if looks_like_html(body, None) => format!("HTTP {status} with an HTML page (proxy?)"),
         (None, None) => format!("HTTP {status}"),
     };
-    let mut e = Error::new(kind, format!("{what}: {detail}")).with_status(status).with_retry_after(retry_after);
-    e.server_code = code;
+    // Server text may echo the presigned URL (a proxy's error page): never into a message.
+    let mut e = Error::new(kind, scrub_urls(&format!("{what}: {detail}"))).with_status(status).with_retry_after(retry_after);
+    e.server_code = code.map(|c| scrub_urls(&c));
     e
 }
 
