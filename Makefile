@@ -128,3 +128,19 @@ test-install: release emulator
 ## test-cli: the `fio` tool's tests against a fresh emulator
 test-cli: emulator
 	$(CARGO) test -p fio-cli
+
+# ---- issue 5: faults, bad input and secrets (tests/fault_matrix.rs, timeouts, tls, secrets, parsers_fuzz, tests/c/abuse) ----
+.PHONY: test-faults test-abuse
+
+## test-faults: the fault matrix (64 MiB real-time upload once per fault; table in target/fault-matrix.md),
+##   timeouts, TLS, secrets and the parsers fuzz (FIO_FUZZ_SECS, default 8), then test-abuse
+test-faults: emulator
+	$(CARGO) build -p frameio-c2c
+	$(CARGO) test -p frameio-c2c --test fault_matrix --test timeouts --test tls --test secrets --test parsers_fuzz -- --nocapture
+	$(MAKE) test-abuse
+
+## test-abuse: the C boundary under abuse (every export with NULLs, bad UTF-8, huge sizes, wrong order, double
+##   cancel, free(NULL), 8 threads on one client): plain, shared, ASan+UBSan, TSan, valgrind
+test-abuse: emulator
+	$(CARGO) build -p frameio-c2c
+	$(MAKE) -C tests/c/abuse TARGET_DIR=$(TARGET_DIR) run asan tsan valgrind

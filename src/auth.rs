@@ -206,6 +206,13 @@ impl Client {
         Ok(())
     }
 
+    /// The tokens' generation once no refresh is in flight (waits for one that is). A 401 seen with
+    /// generation G was caused by a refresh elsewhere (which revoked the token) iff this differs from G.
+    pub(crate) fn settled_token_generation(&self) -> u64 {
+        let _flight = self.inner.tokens.refresh_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.tokens.snapshot().1
+    }
+
     /// The callback sees new tokens before anything else can use them.
     fn publish_tokens(&self, tokens: Tokens) {
         if let Some(cb) = &self.inner.cfg.token_callback {

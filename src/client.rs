@@ -118,7 +118,7 @@ impl Client {
                 Err(e) if e.kind == ErrorKind::Unauthorized => {
                     // After our refresh, a 401 is final unless another thread refreshed since (its
                     // refresh revoked the token we just got: replaced, not rejected). Bounded.
-                    if refreshed > 0 && (refreshed >= 3 || self.access_token_for_use()?.1 == generation) {
+                    if refreshed > 0 && (refreshed >= 3 || self.settled_token_generation() == generation) {
                         return Err(Error { message: format!("{} (still 401 after a token refresh)", e.message), ..e });
                     }
                     self.log(LogLevel::Info, || format!("{what}: 401, refreshing the access token"));
