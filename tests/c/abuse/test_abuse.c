@@ -501,6 +501,10 @@ static void test_upload_abuse(fio_client *client) {
     EXPECT_ERR(fio_upload_stats(u, NULL), FIO_ERR_NULL_ARGUMENT);
     EXPECT_ERR(fio_upload_part_info(u, 0, NULL), FIO_ERR_NULL_ARGUMENT);
     EXPECT_ERR(fio_upload_part_info(u, SIZE_MAX, &part), FIO_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(fio_upload_set_bandwidth_limit(NULL, 1), FIO_ERR_NULL_ARGUMENT);
+    OK(fio_upload_set_bandwidth_limit(u, 1)); /* 1 byte/s, then lifted again */
+    OK(fio_upload_set_bandwidth_limit(u, UINT64_MAX));
+    OK(fio_upload_set_bandwidth_limit(u, 0));
     OK(fio_upload_write(u, data, sizeof data));
     OK(fio_upload_stats(u, &stats));
     CHECK(stats.bytes_recorded == sizeof data);
