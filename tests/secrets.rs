@@ -273,7 +273,8 @@ fn no_secret_in_logs_or_error_messages() {
     let mut f = std::fs::File::create(&path).unwrap();
     let data = common::test_bytes(16 << 20, 41);
     let spec = AssetSpec { name: Some("rec.mov".into()), filetype: "video/quicktime".into(), offset: Some(0), ..Default::default() };
-    let opts = UploadOptions { concurrency: 2, retry_backoff: Duration::from_millis(50), ..Default::default() };
+    let state = dir.join("rec.state");
+    let opts = UploadOptions { concurrency: 2, retry_backoff: Duration::from_millis(50), state_file: Some(state.clone()), ..Default::default() };
     let up = Upload::start(client.clone(), spec.clone(), Source::File(path.clone()), opts).unwrap();
     for (i, c) in data.chunks(1 << 20).enumerate() {
         f.write_all(c).unwrap();
@@ -286,6 +287,8 @@ fn no_secret_in_logs_or_error_messages() {
     }
     let p = up.finish().unwrap();
     assert!(p.reregistrations >= 1, "{p:?}");
+    // the resume state on disk holds no token and no URL
+    said.text.push(std::fs::read_to_string(&state).expect("state file"));
     said.text.push(format!("{p:?}"));
     said.text.push(format!("{:?}", up.parts()));
     assert_eq!(emu.asset(up.asset_id())["sha256"], common::sha256_hex(&data));
