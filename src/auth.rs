@@ -40,7 +40,9 @@ impl Tokens {
         };
         let refresh = v.get("refresh_token").and_then(|a| a.as_str()).unwrap_or("");
         let expires_in = v.get("expires_in").and_then(|e| e.as_f64()).filter(|e| e.is_finite() && *e > 0.0);
-        let expires_at = expires_in.map(|e| unix_now() + e as u64).unwrap_or(0);
+        // Saturating: the server's number may be anything (1e300 overflowed: a panic in debug builds, and
+        // with release's wrapping an expiry in the past, so every call refreshed first).
+        let expires_at = expires_in.map(|e| unix_now().saturating_add(e as u64)).unwrap_or(0);
         Ok(Tokens::new(access, refresh, expires_at))
     }
 }
@@ -228,7 +230,7 @@ impl Client {
             return Err(Error::new(ErrorKind::PairingRequired, "no tokens: pair the device (or set saved tokens) first"));
         };
         let margin = self.inner.cfg.refresh_margin.as_secs();
-        if tokens.expires_at != 0 && unix_now() + margin >= tokens.expires_at {
+        if tokens.expires_at != 0 && unix_now().saturating_add(margin) >= tokens.expires_at {
             match self.refresh_if_generation(generation) {
                 Ok(()) => {}
                 Err(e) if e.is_retryable() && unix_now() < tokens.expires_at => {

@@ -1,0 +1,54 @@
+//! Review findings (hostile review): token expiry arithmetic. Each test failed before its fix.
+//!
+//! A token reply with an absurd `expires_in` (1e300, u64::MAX) overflowed `unix_now() + expires_in`: a
+//! panic in debug builds (through the C API: FIO_ERR_PANIC and a poisoned client) and, with release's
+//! wrapping arithmetic, an expiry in the past, so every call refreshed first. A huge refresh margin
+//! (Rust API) overflowed the same way on every authenticated call.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Emulator;
+use frameio_c2c::unix_now;
+use serde_json::json;
+
+/// A token reply whose `expires_in` is absurdly large is accepted without a panic, and the token is
+/// not treated as already expired (which would refresh before every call).
+#[test]
+fn absurd_expires_in_neither_panics_nor_expires_the_token() {
+    let emu = Emulator::start();
+    let client = emu.paired_client();
+    for expires_in in ["1e300", "18446744073709551615", "1.7976931348623157e308"] {
+        let body = format!(
+            r#"{{"access_token":"at-x","refresh_token":"rt-x","expires_in":{expires_in},"token_type":"Bearer"}}"#
+        );
+        emu.fault(
+            json!({"target": "api", "path_prefix": "/v2/auth/token", "count": 1, "status": 200,
+            "headers": {"content-type": "application/json"}, "body": body}),
+        );
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.refresh()));
+        let r = r.unwrap_or_else(|_| panic!("refresh panicked on expires_in {expires_in}"));
+        r.unwrap_or_else(|e| panic!("refresh with expires_in {expires_in}: {e}"));
+        let t = client.tokens().expect("tokens");
+        assert_eq!(t.access_token.expose(), "at-x");
+        assert!(
+            t.expires_at > unix_now() + 3600,
+            "expires_in {expires_in} gave expires_at {} (now {}): the token counts as expired",
+            t.expires_at,
+            unix_now()
+        );
+    }
+}
+
+/// A refresh margin of "forever" (Rust API: any Duration) means "always refresh first", not an
+/// arithmetic overflow on every authenticated call.
+#[test]
+fn huge_refresh_margin_does_not_overflow() {
+    let emu = Emulator::start();
+    let client = frameio_c2c::Client::new(emu.config().with_refresh_margin(Duration::MAX)).unwrap();
+    emu.pair(&client);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.device_info()));
+    r.expect("device_info panicked with refresh_margin = Duration::MAX")
+        .expect("device_info");
+}
