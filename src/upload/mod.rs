@@ -262,6 +262,18 @@ impl Upload {
             ("bytes", _) => Source::Bytes,
             _ => return Err(err(ErrorKind::InvalidArgument, "state file names no source")),
         };
+        if let Source::Bytes = source {
+            // pushed bytes are cut into parts of the saved sizes: a budget that cannot hold one of them
+            // would leave write() waiting forever (nothing in flight frees memory)
+            let future = if saved.final_size.is_none() { plan.max_part_size } else { 0 };
+            let need = saved.parts.iter().filter(|p| !p.done).map(|p| p.size).max().unwrap_or(0).max(future);
+            if opts.buffer_budget < need {
+                return Err(err(
+                    ErrorKind::InvalidArgument,
+                    format!("buffer budget {} is below the {need}-byte parts of the saved upload: resume with its budget", opts.buffer_budget),
+                ));
+            }
+        }
         let (path, file) = open_source(&source)?;
         let is_file = file.is_some();
         let mut parts = Vec::new();
