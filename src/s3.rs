@@ -155,6 +155,19 @@ impl Client {
     /// stale pooled connection) are retried per the policy, replaying the body from its start; S3 403
     /// returns `UrlExpired` at once (register the part again for a fresh URL).
     pub fn put_part(&self, url: &str, body: PartBody<'_>, content_type: &str, hook: Option<&dyn Fn(u64) -> bool>) -> Result<()> {
+        self.put_part_cancellable(url, body, content_type, hook, &|| false)
+    }
+
+    /// [`put_part`](Self::put_part), also stopped (with `Cancelled`) by `cancelled`, which is checked
+    /// before each attempt and while waiting between attempts (a `Retry-After` wait may be long).
+    pub fn put_part_cancellable(
+        &self,
+        url: &str,
+        body: PartBody<'_>,
+        content_type: &str,
+        hook: Option<&dyn Fn(u64) -> bool>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<()> {
         let safe = redact_url(url);
         let what = format!("PUT {safe}");
         if url.starts_with("http://") {
@@ -183,7 +196,7 @@ impl Client {
             }
         }
         let started = Instant::now();
-        let r = self.http().retry(&what, &|| false, |n| {
+        let r = self.http().retry(&what, cancelled, |n| {
             if n > 1 {
                 self.log(LogLevel::Info, || format!("{what}: attempt {n}"));
             }

@@ -2,6 +2,8 @@
 //!
 //! - a pushed-bytes upload resumed with a smaller buffer budget than the saved plan's parts need
 //!   blocked in `write` forever (no part could ever be cut, nothing was in flight to free memory);
+//! - a cancelled upload whose worker was waiting out a `Retry-After` inside the part PUT's retry loop
+//!   kept the `Upload` drop (`fio_upload_free`) blocked for the whole wait.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::Emulator;
 use frameio_c2c::upload::{AssetSpec, PlanConfig, Source, Upload, UploadOptions};
 use frameio_c2c::ErrorKind;
+use serde_json::json;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -77,4 +80,45 @@ fn resume_with_a_smaller_budget_does_not_hang_write() {
     );
     r.unwrap();
     assert_eq!(emu.asset(up.asset_id())["state"], "uploaded");
+}
+/// Cancel, then drop (fio_upload_free): returns promptly even while a worker waits out a long
+/// `Retry-After` inside the part PUT's retry loop.
+#[test]
+fn drop_after_cancel_does_not_wait_out_a_retry_after() {
+    let emu = Emulator::start();
+    let client = Arc::new(emu.paired_client());
+    let dir = common::temp_dir("fio-review-cancel");
+    let path = dir.join("rec.mp4");
+    std::fs::write(&path, common::test_bytes((6 * MIB) as usize, 3)).unwrap();
+    emu.fault(json!({"target": "s3", "method": "PUT", "count": 100, "status": 503, "headers": {"retry-after": "25"},
+        "body": "<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>"}));
+    let up = Upload::start(
+        client,
+        spec("cancel.mp4"),
+        Source::File(path),
+        UploadOptions::default(),
+    )
+    .unwrap();
+    up.file_grew(6 * MIB).unwrap(); // part 1 (5 MiB) goes out now
+    let started = Instant::now();
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r["port"] == "s3" && r["status"] == 503)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no PUT reached S3"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200)); // the worker is now waiting out Retry-After: 25
+    up.cancel();
+    let t = Instant::now();
+    drop(up);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "dropping a cancelled upload took {:?}",
+        t.elapsed()
+    );
 }

@@ -45,6 +45,8 @@ impl Transport for Client {
             Body::Bytes(b) => PartBody::Bytes(b),
             Body::File { file, offset, len } => PartBody::File { file, offset, len },
         };
-        Client::put_part(self, url, b, content_type, Some(hook))
+        // hook(0) sends nothing and answers whether the upload still runs: a cancelled upload must not
+        // sit out a long Retry-After in the client's retry loop (fio_upload_free waits for the workers)
+        Client::put_part_cancellable(self, url, b, content_type, Some(hook), &|| !hook(0))
     }
 }
