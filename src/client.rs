@@ -99,11 +99,23 @@ impl Client {
     /// An authenticated API call: refreshes a token about to expire first; on 401, one single-flight
     /// refresh and the call once more (14.8). Retryable failures are retried per the policy.
     pub(crate) fn call_auth(&self, method: &str, path: &str, body: ApiBody) -> Result<ApiResponse> {
+        self.call_auth_cancellable(method, path, body, &|| false)
+    }
+
+    /// [`call_auth`](Self::call_auth), stopped with `Cancelled` when `cancelled` says so (checked before
+    /// each attempt and while waiting between attempts).
+    pub(crate) fn call_auth_cancellable(
+        &self,
+        method: &str,
+        path: &str,
+        body: ApiBody,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<ApiResponse> {
         let what = format!("{method} {path}");
         let (token, generation) = self.access_token_for_use()?;
         let http = self.http();
         let run = |tok: &str| -> Result<ApiResponse> {
-            http.retry(&what, &|| false, |n| {
+            http.retry(&what, cancelled, |n| {
                 if n > 1 && method == "POST" && path.ends_with("/v2/devices/assets") {
                     self.log(LogLevel::Warn, || format!("{what}: retrying asset create; the server may have made a duplicate asset"));
                 }

@@ -45,7 +45,11 @@ impl Client {
 
     /// `POST /v2/devices/heartbeat`: marks the device online.
     pub fn heartbeat(&self) -> Result<()> {
-        self.call_auth("POST", "/v2/devices/heartbeat", ApiBody::None).map(|_| ())
+        self.heartbeat_cancellable(&|| false)
+    }
+
+    fn heartbeat_cancellable(&self, cancelled: &dyn Fn() -> bool) -> Result<()> {
+        self.call_auth_cancellable("POST", "/v2/devices/heartbeat", ApiBody::None, cancelled).map(|_| ())
     }
 
     /// Start (or retune) a background thread that heartbeats every `interval` (clamped to 1-5 minutes).
@@ -112,7 +116,9 @@ impl HeartbeatThread {
                     }
                     let Some(inner) = inner.upgrade() else { return };
                     let client = Client { inner };
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.heartbeat()));
+                    // stop_and_join must not wait out the heartbeat's retries (a Retry-After may be long)
+                    let stopped = || *lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.heartbeat_cancellable(&stopped)));
                     match r {
                         Ok(Ok(())) => client.log(LogLevel::Debug, || "heartbeat sent".into()),
                         Ok(Err(e)) => client.log(LogLevel::Warn, || format!("background heartbeat failed: {e}")),

@@ -52,3 +52,38 @@ fn huge_refresh_margin_does_not_overflow() {
     r.expect("device_info panicked with refresh_margin = Duration::MAX")
         .expect("device_info");
 }
+
+/// Stopping the background heartbeat (also what fio_client_free does) returns promptly even while the
+/// heartbeat waits out a long `Retry-After` in its retry loop.
+#[test]
+fn stop_heartbeat_does_not_wait_out_a_retry_after() {
+    let emu = Emulator::start();
+    let client = emu.paired_client();
+    emu.fault(
+        json!({"target": "api", "path_prefix": "/v2/devices/heartbeat", "count": 100, "status": 503,
+        "headers": {"retry-after": "25"}}),
+    );
+    client
+        .start_heartbeat_unclamped(Duration::from_millis(50))
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !emu
+        .requests_to(None, "/v2/devices/heartbeat")
+        .iter()
+        .any(|r| r["status"] == 503)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no heartbeat reached the emulator"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200)); // the heartbeat now waits out Retry-After: 25
+    let t = std::time::Instant::now();
+    client.stop_heartbeat();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "stop_heartbeat took {:?}",
+        t.elapsed()
+    );
+}
