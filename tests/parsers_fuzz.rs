@@ -673,3 +673,179 @@ fn echoed_urls_are_scrubbed_from_messages() {
     server.stop.store(true, Ordering::SeqCst);
     let _ = TcpStream::connect(("127.0.0.1", port));
 }
+
+// ----- the resume state file (read back from disk after a crash: it may be torn or corrupted) ------------
+
+struct DeadTransport;
+
+impl frameio_c2c::upload::Transport for DeadTransport {
+    fn create_realtime_asset(&self, _: &frameio_c2c::upload::AssetSpec) -> Result<String, Error> {
+        Err(Error::new(ErrorKind::NotFound, "test: no network"))
+    }
+    fn create_basic_asset(&self, _: &frameio_c2c::upload::AssetSpec, _: u64) -> Result<(String, Vec<String>), Error> {
+        Err(Error::new(ErrorKind::NotFound, "test: no network"))
+    }
+    fn register_parts(&self, _: &str, _: &[frameio_c2c::upload::PartReq], _: Option<&str>, _: Option<u64>) -> Result<Vec<String>, Error> {
+        Err(Error::new(ErrorKind::NotFound, "test: no network"))
+    }
+    fn put_part(&self, _: &str, _: frameio_c2c::upload::Body<'_>, _: &str, _: &dyn Fn(u64) -> bool) -> Result<(), Error> {
+        Err(Error::new(ErrorKind::NotFound, "test: no network"))
+    }
+}
+
+/// Corrupted and inconsistent state files given to `Upload::resume`: an error or a working upload,
+/// never a panic (through the C API: FIO_ERR_PANIC and a poisoned client) and never a `finish` that
+/// waits forever.
+#[test]
+fn fuzz_resume_state_files() {
+    use frameio_c2c::upload::{Upload, UploadOptions};
+    let secs: u64 = std::env::var("FIO_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(8).min(4);
+    let seed: u64 = std::env::var("FIO_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    }) | 1;
+    eprintln!("state fuzz: seed {seed}, {secs} s");
+    let mut r = Rng(seed);
+    let dir = common::temp_dir("fio-state-fuzz");
+    let media = dir.join("rec.mov");
+    std::fs::write(&media, vec![7u8; 12 << 20]).unwrap();
+    let state = dir.join("rec.state");
+    let mb = 1u64 << 20;
+    let valid = json!({
+        "version": 1, "asset_id": "4f0c7a52-1d7b-4d8e-9b1e-2f4a5c6d7e8f",
+        "asset": {"name": "rec.mov", "extension": null, "filetype": "video/quicktime", "channel": null, "offset": 0, "final_name": null},
+        "source": "file", "path": media,
+        "plan": {"first_part_size": 5 * mb, "growth_divisor": 512, "max_part_size": 5u64 << 30},
+        "final_size": null,
+        "parts": [
+            {"number": 1, "offset": 0, "size": 5 * mb, "is_final": false, "done": true},
+            {"number": 2, "offset": 5 * mb, "size": 5 * mb, "is_final": false, "done": false}
+        ]
+    });
+    let t0 = Instant::now();
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    while t0.elapsed() < Duration::from_secs(secs) && failures.len() < 5 {
+        cases += 1;
+        let mut v = valid.clone();
+        let mut truncate = false;
+        match r.below(4) {
+            0 => mutate(&mut r, &mut v, 0),
+            1 => {
+                // numbers that stay JSON-valid but lie: huge sizes/offsets, finals in the middle, sizes that do not add up
+                let parts = v["parts"].as_array_mut().unwrap();
+                let i = r.below(parts.len() as u64) as usize;
+                let field = *r.pick(&["size", "offset", "number"]);
+                parts[i][field] = json!(*r.pick(&[0u64, 1, 5 * mb, u64::MAX, u64::MAX - 5 * mb, 1 << 62, u32::MAX as u64]));
+                if r.chance(50) {
+                    parts[i]["is_final"] = json!(true);
+                }
+                if r.chance(50) {
+                    v["final_size"] = json!(*r.pick(&[0u64, 1, 10 * mb, 12 * mb, 20 * mb, u64::MAX]));
+                }
+                if r.chance(30) {
+                    v["source"] = json!("bytes");
+                }
+            }
+            2 => {
+                v["final_size"] = json!(*r.pick(&[0u64, 5 * mb, 10 * mb, 11 * mb, 12 * mb, u64::MAX]));
+                let parts = v["parts"].as_array_mut().unwrap();
+                if r.chance(50) {
+                    parts[1]["is_final"] = json!(true);
+                }
+                if r.chance(50) {
+                    parts[1]["done"] = json!(true);
+                }
+                if r.chance(30) {
+                    parts.clear();
+                }
+                if r.chance(30) {
+                    v["source"] = json!("bytes");
+                }
+            }
+            _ => truncate = true,
+        }
+        let mut input = serde_json::to_vec(&v).unwrap();
+        if truncate {
+            // a torn write
+            input.truncate(r.below(input.len() as u64) as usize);
+        }
+        std::fs::write(&state, &input).unwrap();
+        let opts = UploadOptions { retry_deadline: Duration::from_millis(50), retry_backoff: Duration::from_millis(1), ..Default::default() };
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+            let up = match Upload::resume(Arc::new(DeadTransport), &state, opts) {
+                Ok(up) => Arc::new(up),
+                // a local file's own errors may quote it (long, any bytes): only the status is checked
+                Err(e) if matches!(e.kind, ErrorKind::Io | ErrorKind::InvalidArgument) => return Ok(()),
+                Err(e) => return Err(format!("resume failed with {:?}: {e}", e.kind)),
+            };
+            // finish must return by itself: every part fails at once with the dead transport
+            let u2 = up.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let r = catch_unwind(AssertUnwindSafe(|| u2.finish().map(|_| ())));
+                let _ = tx.send(r);
+            });
+            match rx.recv_timeout(Duration::from_secs(3)) {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(_))) => Ok(()),
+                Ok(Err(_)) => Err("finish panicked".into()),
+                Err(_) => {
+                    up.cancel();
+                    Err("finish did not return within 3 s (it waits for a part that can never come)".into())
+                }
+            }
+        }));
+        let verdict = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(m)) => Some(m),
+            Err(p) => Some(format!(
+                "panic: {}",
+                p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+            )),
+        };
+        if let Some(m) = verdict {
+            failures.push(format!("{m}\n    state: {}", String::from_utf8_lossy(&input[..input.len().min(1500)])));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    eprintln!("state fuzz: {cases} state files in {:.1} s", t0.elapsed().as_secs_f64());
+    assert!(failures.is_empty(), "seed {seed}: {} failing state files:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// State files the fuzzer found: part sizes that overflow (a panic in debug builds: FIO_ERR_PANIC and a
+/// poisoned client through fio_upload_resume), and a final size without a final part (finish waited
+/// forever). Both are refused as malformed now.
+#[test]
+fn resume_regressions() {
+    use frameio_c2c::upload::{Upload, UploadOptions};
+    let dir = common::temp_dir("fio-state-regress");
+    let media = dir.join("rec.mov");
+    std::fs::write(&media, vec![7u8; 1 << 20]).unwrap();
+    let state = dir.join("rec.state");
+    let mb = 5u64 << 20;
+    let base = |final_size: Value, parts: Value| {
+        json!({"version": 1, "asset_id": "4f0c7a52-1d7b-4d8e-9b1e-2f4a5c6d7e8f",
+            "asset": {"name": "rec.mov", "filetype": "video/quicktime", "offset": 0},
+            "source": "bytes", "path": media,
+            "plan": {"first_part_size": mb, "growth_divisor": 512, "max_part_size": 5u64 << 30},
+            "final_size": final_size, "parts": parts})
+    };
+    let cases = [
+        base(Value::Null, json!([{"number": 1, "offset": 0, "size": mb, "is_final": false, "done": true},
+                                  {"number": 2, "offset": mb, "size": u64::MAX, "is_final": true, "done": false}])),
+        base(json!(2 * mb + 1), json!([{"number": 1, "offset": 0, "size": mb, "is_final": false, "done": true},
+                                       {"number": 2, "offset": mb, "size": mb, "is_final": false, "done": true}])),
+        base(json!(mb), json!([{"number": 1, "offset": 0, "size": mb, "is_final": true, "done": true},
+                               {"number": 2, "offset": mb, "size": 1, "is_final": false, "done": false}])),
+    ];
+    for c in cases {
+        std::fs::write(&state, serde_json::to_vec(&c).unwrap()).unwrap();
+        let r = catch_unwind(AssertUnwindSafe(|| Upload::resume(Arc::new(DeadTransport), &state, UploadOptions::default())));
+        match r {
+            Err(_) => panic!("resume panicked on {c}"),
+            Ok(Ok(_)) => panic!("resume accepted {c}"),
+            Ok(Err(e)) => assert_eq!(e.kind, ErrorKind::Io, "{e}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

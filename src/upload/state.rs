@@ -63,12 +63,22 @@ impl SavedUpload {
         if s.version != STATE_VERSION {
             return Err(format!("state file version {} is not {STATE_VERSION}", s.version));
         }
-        let mut off = 0;
+        let mut off = 0u64;
         for (i, p) in s.parts.iter().enumerate() {
             if p.number as usize != i + 1 || p.offset != off {
                 return Err("state file part table is not contiguous".into());
             }
-            off += p.size;
+            // a corrupted file must not overflow (a panic in debug builds) or put a final part mid-table
+            off = off.checked_add(p.size).ok_or("state file part sizes overflow")?;
+            if p.is_final && i + 1 != s.parts.len() {
+                return Err("state file has a final part before the last one".into());
+            }
+        }
+        // the engine saves final_size and the final part together: one without the other (or sizes that
+        // do not add up) would leave finish() waiting for a part that never comes
+        let last_final = s.parts.last().is_some_and(|p| p.is_final);
+        if last_final != s.final_size.is_some() || (last_final && s.final_size != Some(off)) {
+            return Err("state file final size and final part disagree".into());
         }
         Ok(s)
     }
