@@ -3,7 +3,9 @@
 //! - a pushed-bytes upload resumed with a smaller buffer budget than the saved plan's parts need
 //!   blocked in `write` forever (no part could ever be cut, nothing was in flight to free memory);
 //! - a cancelled upload whose worker was waiting out a `Retry-After` inside the part PUT's retry loop
-//!   kept the `Upload` drop (`fio_upload_free`) blocked for the whole wait.
+//!   kept the `Upload` drop (`fio_upload_free`) blocked for the whole wait;
+//! - at finish the tail parts were queued before the state file was saved: the server could hear of
+//!   the split tail and the final part while the state still said "recording".
 
 mod common;
 
@@ -12,7 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Emulator;
-use frameio_c2c::upload::{AssetSpec, PlanConfig, Source, Upload, UploadOptions};
+use frameio_c2c::upload::state::SavedUpload;
+use frameio_c2c::upload::{
+    AssetSpec, Body, PartReq, PlanConfig, Source, Transport, Upload, UploadOptions,
+};
 use frameio_c2c::ErrorKind;
 use serde_json::json;
 
@@ -120,5 +125,118 @@ fn drop_after_cancel_does_not_wait_out_a_retry_after() {
         t.elapsed() < Duration::from_secs(3),
         "dropping a cancelled upload took {:?}",
         t.elapsed()
+    );
+}
+
+/// Delegates to the client and checks, at each registration, that the state file already lists the
+/// part (same number, size and is_final) and, for the final part, the recording's size.
+struct StateChecking {
+    client: Arc<frameio_c2c::Client>,
+    state: std::path::PathBuf,
+    violations: std::sync::Mutex<Vec<String>>,
+    /// Only registrations after this is set are checked (parts cut while recording are planned the same
+    /// way again on resume, so registering them early is harmless).
+    finishing: AtomicBool,
+}
+
+impl Transport for StateChecking {
+    fn create_realtime_asset(&self, spec: &AssetSpec) -> frameio_c2c::Result<String> {
+        Transport::create_realtime_asset(&*self.client, spec)
+    }
+    fn create_basic_asset(
+        &self,
+        spec: &AssetSpec,
+        filesize: u64,
+    ) -> frameio_c2c::Result<(String, Vec<String>)> {
+        Transport::create_basic_asset(&*self.client, spec, filesize)
+    }
+    fn register_parts(
+        &self,
+        asset_id: &str,
+        parts: &[PartReq],
+        asset_name: Option<&str>,
+        asset_filesize: Option<u64>,
+    ) -> frameio_c2c::Result<Vec<String>> {
+        let saved = SavedUpload::load(&self.state).ok();
+        for p in parts
+            .iter()
+            .filter(|_| self.finishing.load(Ordering::SeqCst))
+        {
+            let listed = saved.as_ref().is_some_and(|s| {
+                s.parts
+                    .iter()
+                    .any(|q| (q.number, q.size, q.is_final) == (p.number, p.size, p.is_final))
+                    && (!p.is_final || s.final_size == asset_filesize)
+            });
+            if !listed {
+                self.violations.lock().unwrap().push(format!(
+                    "part {} ({} bytes, final {})",
+                    p.number, p.size, p.is_final
+                ));
+            }
+        }
+        Transport::register_parts(&*self.client, asset_id, parts, asset_name, asset_filesize)
+    }
+    fn put_part(
+        &self,
+        url: &str,
+        body: Body<'_>,
+        content_type: &str,
+        hook: &dyn Fn(u64) -> bool,
+    ) -> frameio_c2c::Result<()> {
+        Transport::put_part(&*self.client, url, body, content_type, hook)
+    }
+}
+
+/// The state file must list a part before the server hears of it. At finish the tail was queued
+/// before the state was saved, so a worker could register the (split) tail and the final part while
+/// the state file still said "recording": after a power cut right then, a resume with another
+/// concurrency splits the tail differently and the server refuses the re-registration (400), so the
+/// upload can never complete.
+#[test]
+fn finish_saves_the_tail_before_registering_it() {
+    let emu = Emulator::start();
+    let client = Arc::new(emu.paired_client());
+    let dir = common::temp_dir("fio-review-tail");
+    let path = dir.join("rec.mp4");
+    let state = dir.join("state.json");
+    std::fs::write(&path, common::test_bytes((60 * MIB) as usize, 4)).unwrap();
+    // parts grow fast (divisor 1), so the 20 MiB tail is split into 4 parts
+    let plan = PlanConfig {
+        growth_divisor: 1,
+        ..Default::default()
+    };
+    let t = Arc::new(StateChecking {
+        client,
+        state: state.clone(),
+        violations: Default::default(),
+        finishing: AtomicBool::new(false),
+    });
+    let opts = UploadOptions {
+        plan,
+        concurrency: 4,
+        state_file: Some(state.clone()),
+        ..Default::default()
+    };
+    let up = Upload::start(t.clone(), spec("tail.mp4"), Source::File(path), opts).unwrap();
+    // while recording: parts 1-4 (5, 5, 10, 20 MiB) are cut and uploaded
+    up.file_grew(60 * MIB).unwrap();
+    let started = Instant::now();
+    while up.stats().parts_done < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "parts 1-4 not uploaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // the recording ends: the 20 MiB tail becomes parts 5-8
+    t.finishing.store(true, Ordering::SeqCst);
+    let p = up.finish().unwrap();
+    assert_eq!(p.parts_total, 8);
+    assert_eq!(emu.asset(up.asset_id())["state"], "uploaded");
+    let v = t.violations.lock().unwrap().clone();
+    assert!(
+        v.is_empty(),
+        "registered before the state file listed them: {v:?}"
     );
 }

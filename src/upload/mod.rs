@@ -487,6 +487,9 @@ impl Upload {
             sh.cv.notify_all();
             return Err(e);
         }
+        // the tail waits here until the state file lists it: a resume must never plan (split) the tail
+        // differently from what the server already heard
+        let mut held = VecDeque::new();
         {
             let mut g = sh.lock();
             sh.check_alive(&g)?;
@@ -520,6 +523,7 @@ impl Upload {
                     .final_parts(number, g.cut_offset, total, sh.concurrency)
                     .map_err(|m| err(ErrorKind::LimitExceeded, m))?;
                 g.final_size = Some(total);
+                let queued = g.queue.len();
                 if sh.file.is_some() {
                     for p in tail {
                         sh.add_part(&mut g, p.number, p.offset, p.size, p.is_final, None);
@@ -528,6 +532,7 @@ impl Upload {
                     let list: Vec<(u32, u64)> = tail.iter().map(|p| (p.number, p.size)).collect();
                     sh.cut_bytes_many(&mut g, &list);
                 }
+                held = g.queue.split_off(queued);
                 sh.cv.notify_all();
             } else if sh.file.is_none() {
                 // resumed bytes upload that had already finished: the last part comes from the buffer
@@ -546,6 +551,8 @@ impl Upload {
         }
         sh.save_state();
         let mut g = sh.lock();
+        g.queue.extend(held);
+        sh.cv.notify_all();
         loop {
             if g.complete {
                 break;
