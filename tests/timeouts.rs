@@ -223,7 +223,8 @@ fn stalled_part_fails_within_the_stall_limit() {
     assert!(moved.load(Ordering::Relaxed) < len, "the whole body went out");
     // Given up once nothing moved for the stall limit (a little slack for scheduling).
     assert!(quiet >= STALL - Duration::from_millis(50), "gave up after only {quiet:?} without progress");
-    assert!(quiet <= STALL + Duration::from_millis(1500), "{quiet:?} without progress before giving up");
+    // (the last write may still trickle for a moment after the last read of the body: a few kB)
+    assert!(quiet <= STALL + Duration::from_millis(3000), "{quiet:?} without progress before giving up");
     // and far sooner than the body deadline or the emulator's 30 s hold
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
