@@ -294,3 +294,28 @@ fn server_that_never_accepts_fails_within_the_connect_timeout() {
     drop(held);
     drop(listener);
 }
+
+/// KNOWN ISSUE (reported with issue 5, not fixed): the response timeout starts when the last byte is
+/// handed to the kernel, not when it leaves. On a slow link the socket buffers can hold more than
+/// (response timeout x link rate): here 1 MiB goes into loopback buffers at once and drains at 256 KiB/s
+/// (4 s), so a 2 s response timeout fails a part that is still moving ("timed out (receive response)").
+/// With the defaults (60 s) this needs about 1 MB queued at 16 KiB/s, the library's own minimum
+/// throughput. Run with `cargo test --test timeouts -- --ignored` once fixed.
+#[test]
+#[ignore = "known issue: response timeout counts the time queued bytes take to drain"]
+fn response_timeout_does_not_count_queued_bytes() {
+    let emu = Emulator::start();
+    let proxy = slow_proxy(256 * 1024);
+    let mut cfg = emu.config();
+    cfg.proxy = Some(format!("http://{}", proxy.addr));
+    cfg.retry = RetryPolicy { max_attempts: 1, ..cfg.retry };
+    cfg.timeouts = Timeouts { stall: Duration::from_secs(1), response: Duration::from_secs(2), ..Timeouts::default() };
+    cfg.expect_continue = false;
+    let client = Client::new(cfg).unwrap();
+    emu.pair(&client);
+    let len = 1024 * 1024u64;
+    let data = test_bytes(len as usize, 23);
+    let (id, url) = one_part(&client, len);
+    client.put_part(&url, PartBody::Bytes(&data), "video/mp4", None).unwrap_or_else(|e| panic!("a moving part failed: {e}"));
+    assert_eq!(emu.asset(&id)["sha256"], sha256_hex(&data));
+}
