@@ -94,6 +94,19 @@ impl Client {
         asset_name: Option<&str>,
         asset_filesize: Option<u64>,
     ) -> Result<Vec<String>> {
+        self.register_parts_cancellable(asset_id, parts, asset_name, asset_filesize, &|| false)
+    }
+
+    /// [`register_parts`](Self::register_parts), also stopped (with `Cancelled`) by `cancelled`, which is
+    /// checked before each attempt and while waiting between attempts (a `Retry-After` wait may be long).
+    pub fn register_parts_cancellable(
+        &self,
+        asset_id: &str,
+        parts: &[PartSpec],
+        asset_name: Option<&str>,
+        asset_filesize: Option<u64>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<String>> {
         check_asset_id(asset_id)?;
         validate_parts(parts, asset_name, asset_filesize)?;
         let list: Vec<serde_json::Value> = parts
@@ -111,7 +124,7 @@ impl Client {
         let path = format!("/v2/devices/assets/{asset_id}/realtime_upload/parts");
         let what = format!("POST {path}");
         let body = serde_json::to_vec(&serde_json::Value::Object(m)).map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
-        let r = self.call_auth("POST", &path, ApiBody::Json(body))?;
+        let r = self.call_auth_cancellable("POST", &path, ApiBody::Json(body), cancelled)?;
         let v = r.json(&what)?;
         let urls = v
             .get("upload_urls")

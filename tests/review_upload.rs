@@ -240,3 +240,45 @@ fn finish_saves_the_tail_before_registering_it() {
         "registered before the state file listed them: {v:?}"
     );
 }
+
+/// Cancel, then drop: returns promptly even while a worker waits out a long `Retry-After` inside the
+/// part registration's retry loop.
+#[test]
+fn drop_after_cancel_does_not_wait_out_a_registration_retry_after() {
+    let emu = Emulator::start();
+    let client = Arc::new(emu.paired_client());
+    let dir = common::temp_dir("fio-review-cancel-reg");
+    let path = dir.join("rec.mp4");
+    std::fs::write(&path, common::test_bytes((6 * MIB) as usize, 5)).unwrap();
+    emu.fault(json!({"target": "api", "path_prefix": "/v2/devices/assets/", "method": "POST", "count": 100,
+        "status": 503, "headers": {"retry-after": "25"}}));
+    let up = Upload::start(
+        client,
+        spec("cancel-reg.mp4"),
+        Source::File(path),
+        UploadOptions::default(),
+    )
+    .unwrap();
+    up.file_grew(6 * MIB).unwrap(); // part 1 (5 MiB) is registered now
+    let started = Instant::now();
+    while !emu
+        .requests()
+        .iter()
+        .any(|r| r["port"] == "api" && r["status"] == 503)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no registration reached the API"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200)); // the worker now waits out Retry-After: 25
+    up.cancel();
+    let t = Instant::now();
+    drop(up);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "dropping a cancelled upload took {:?}",
+        t.elapsed()
+    );
+}

@@ -40,6 +40,19 @@ impl Transport for Client {
         Client::register_parts(self, asset_id, &specs, asset_name, asset_filesize)
     }
 
+    fn register_parts_cancellable(
+        &self,
+        asset_id: &str,
+        parts: &[PartReq],
+        asset_name: Option<&str>,
+        asset_filesize: Option<u64>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<String>> {
+        let specs: Vec<PartSpec> =
+            parts.iter().map(|p| PartSpec { number: p.number, size: p.size, is_final: p.is_final }).collect();
+        Client::register_parts_cancellable(self, asset_id, &specs, asset_name, asset_filesize, cancelled)
+    }
+
     fn put_part(&self, url: &str, body: Body<'_>, content_type: &str, hook: &dyn Fn(u64) -> bool) -> Result<()> {
         let b = match body {
             Body::Bytes(b) => PartBody::Bytes(b),

@@ -1082,7 +1082,9 @@ impl Shared {
         let req = [PartReq { number, size, is_final }];
         let total = if is_final { Some(self.lock().final_size.unwrap_or(0)) } else { None };
         let name = if is_final { self.asset.final_name.as_deref() } else { None };
-        let urls = self.transport.register_parts(&self.asset_id, &req, name, total)?;
+        // a cancelled or failed upload must not sit out the client's retries (fio_upload_free waits)
+        let stopped = || self.cancelled() || self.lock().failure.is_some();
+        let urls = self.transport.register_parts_cancellable(&self.asset_id, &req, name, total, &stopped)?;
         let url = urls
             .into_iter()
             .next()

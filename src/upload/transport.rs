@@ -52,6 +52,19 @@ pub trait Transport: Send + Sync + 'static {
         asset_name: Option<&str>,
         asset_filesize: Option<u64>,
     ) -> Result<Vec<String>>;
+    /// [`register_parts`](Self::register_parts) that gives up (with `Cancelled`) once `cancelled` says
+    /// so, also while waiting between retries. The default ignores `cancelled`.
+    fn register_parts_cancellable(
+        &self,
+        asset_id: &str,
+        parts: &[PartReq],
+        asset_name: Option<&str>,
+        asset_filesize: Option<u64>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<String>> {
+        let _ = cancelled;
+        self.register_parts(asset_id, parts, asset_name, asset_filesize)
+    }
     /// PUTs one part. `hook(n)` is called as each `n` bytes go out; returning false aborts with
     /// `Cancelled`. Transient failures are retried inside; S3 403 gives `UrlExpired`.
     fn put_part(&self, url: &str, body: Body<'_>, content_type: &str, hook: &dyn Fn(u64) -> bool) -> Result<()>;
