@@ -477,12 +477,14 @@ fn fuzz_replies_and_urls() {
         });
     let client = Client::new(cfg).unwrap();
 
-    // One well-formed pairing to poll against.
+    // One well-formed pairing to poll against (valid for a day: long runs must not see it expire).
+    let mut dc = tpl[0].clone();
+    dc["expires_in"] = json!(86400);
     server.queue.lock().unwrap().push_back(
         format!(
             "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
-            tpl[0].to_string().len(),
-            tpl[0]
+            dc.to_string().len(),
+            dc
         )
         .into_bytes(),
     );
