@@ -243,7 +243,8 @@ typedef struct fio_progress {
      */
     uint32_t reregistrations;
     /**
-     * Send rate over the last second or so, bytes per second.
+     * Send rate while parts are in flight (over the last second or so of sending), bytes per second;
+     * holds its last value while the upload waits for the recording.
      */
     double throughput_bps;
     /**

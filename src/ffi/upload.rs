@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::assets::fio_asset_params;
 use super::client::{fio_client, with_client};
-use super::{guard, guard_value, opt_str, req_out, req_str, fio_status, UserData, FIO_OK};
+use super::{fio_status, guard, guard_value, opt_str, req_out, req_str, UserData, FIO_OK};
 use crate::error::{Error, ErrorKind, Result};
 use crate::upload::{self, AssetSpec, PartStatus, PlanConfig, Progress, Source, Transport, Upload, UploadOptions};
 
@@ -39,7 +39,8 @@ pub struct fio_progress {
     pub retries: u32,
     /// Parts registered again after S3 rejected their URL (expired).
     pub reregistrations: u32,
-    /// Send rate over the last second or so, bytes per second.
+    /// Send rate while parts are in flight (over the last second or so of sending), bytes per second;
+    /// holds its last value while the upload waits for the recording.
     pub throughput_bps: f64,
     /// Pushed bytes held in memory now, and the most held at once (never above the buffer budget).
     pub bytes_buffered: u64,
@@ -152,8 +153,8 @@ impl fio_upload_options {
             Box::new(move |p: &Progress| {
                 let cp = fio_progress::from(*p);
                 let whole = ud; // capture the whole (Send) wrapper, not its raw pointer field
-                // SAFETY: the caller registered `cb` with `ud` and promised both are usable from the
-                // upload's monitor thread until the upload is freed.
+                                // SAFETY: the caller registered `cb` with `ud` and promised both are usable from the
+                                // upload's monitor thread until the upload is freed.
                 let r = unsafe { cb(whole.0, &cp) };
                 if r == 0 {
                     ControlFlow::Continue(())
@@ -306,7 +307,10 @@ pub unsafe extern "C" fn fio_upload_options_set_part_sizes(
 
 /// Cap on the send rate of all the upload's workers together, bytes per second; 0 = none (default).
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_options_set_bandwidth_limit(opts: *mut fio_upload_options, bytes_per_second: u64) -> fio_status {
+pub unsafe extern "C" fn fio_upload_options_set_bandwidth_limit(
+    opts: *mut fio_upload_options,
+    bytes_per_second: u64,
+) -> fio_status {
     guard(|| {
         opts_mut(opts)?.bandwidth_limit = bytes_per_second;
         Ok(())
@@ -317,7 +321,11 @@ pub unsafe extern "C" fn fio_upload_options_set_bandwidth_limit(opts: *mut fio_u
 /// `deadline_ms` (default 300000) before the upload fails with that failure's status; the first wait
 /// is `first_backoff_ms` (default 500), doubling with jitter up to 30 s. 0 keeps a value's default.
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_options_set_retry(opts: *mut fio_upload_options, deadline_ms: u64, first_backoff_ms: u32) -> fio_status {
+pub unsafe extern "C" fn fio_upload_options_set_retry(
+    opts: *mut fio_upload_options,
+    deadline_ms: u64,
+    first_backoff_ms: u32,
+) -> fio_status {
     guard(|| {
         let o = opts_mut(opts)?;
         if deadline_ms > 0 {
@@ -351,7 +359,10 @@ pub unsafe extern "C" fn fio_upload_options_set_progress(
 /// File that keeps the resume state (asset id, part table, finished parts), rewritten atomically
 /// after every change; give it to fio_upload_resume after a restart. NULL = none (default).
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_options_set_state_file(opts: *mut fio_upload_options, path: *const c_char) -> fio_status {
+pub unsafe extern "C" fn fio_upload_options_set_state_file(
+    opts: *mut fio_upload_options,
+    path: *const c_char,
+) -> fio_status {
     guard(|| {
         let o = opts_mut(opts)?;
         o.state_file = opt_str(path, "path")?.map(PathBuf::from);
@@ -362,7 +373,10 @@ pub unsafe extern "C" fn fio_upload_options_set_state_file(opts: *mut fio_upload
 /// File source: poll the file's size every `interval_ms` and upload what appeared (0 = off, the
 /// default: only fio_upload_file_grew reports growth).
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_options_set_watch_interval(opts: *mut fio_upload_options, interval_ms: u32) -> fio_status {
+pub unsafe extern "C" fn fio_upload_options_set_watch_interval(
+    opts: *mut fio_upload_options,
+    interval_ms: u32,
+) -> fio_status {
     guard(|| {
         let o = opts_mut(opts)?;
         o.watch_interval = (interval_ms > 0).then(|| Duration::from_millis(interval_ms as u64));
@@ -373,7 +387,10 @@ pub unsafe extern "C" fn fio_upload_options_set_watch_interval(opts: *mut fio_up
 /// Name sent with the final part (`asset_name`), for an asset created with only an extension.
 /// NULL = none (default).
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_options_set_final_name(opts: *mut fio_upload_options, name: *const c_char) -> fio_status {
+pub unsafe extern "C" fn fio_upload_options_set_final_name(
+    opts: *mut fio_upload_options,
+    name: *const c_char,
+) -> fio_status {
     guard(|| {
         let o = opts_mut(opts)?;
         o.final_name = opt_str(name, "name")?.map(str::to_string);
@@ -499,7 +516,10 @@ pub unsafe extern "C" fn fio_upload_cancel(upload: *const fio_upload) {
 /// Change the bandwidth cap of a running upload (bytes per second shared by its workers; 0 = none).
 /// Thread-safe; takes effect for the next bytes sent. Errors: NULL_ARGUMENT.
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_set_bandwidth_limit(upload: *const fio_upload, bytes_per_second: u64) -> fio_status {
+pub unsafe extern "C" fn fio_upload_set_bandwidth_limit(
+    upload: *const fio_upload,
+    bytes_per_second: u64,
+) -> fio_status {
     with_upload(upload, |u| {
         u.set_bandwidth_limit(bytes_per_second);
         Ok(())
@@ -554,7 +574,11 @@ pub unsafe extern "C" fn fio_upload_part_count(upload: *const fio_upload) -> usi
 /// Detail of part `index` (0-based; part number index + 1) into `*out`. Errors: NULL_ARGUMENT,
 /// INVALID_ARGUMENT (index out of range).
 #[no_mangle]
-pub unsafe extern "C" fn fio_upload_part_info(upload: *const fio_upload, index: usize, out: *mut fio_upload_part) -> fio_status {
+pub unsafe extern "C" fn fio_upload_part_info(
+    upload: *const fio_upload,
+    index: usize,
+    out: *mut fio_upload_part,
+) -> fio_status {
     with_upload(upload, |u| {
         req_out(out, "out")?;
         let parts = u.parts();

@@ -58,7 +58,8 @@ pub struct Progress {
     pub parts_total: u32,
     /// Parts on the wire now.
     pub parts_in_flight: u32,
-    /// Send rate over the last second or so, bytes per second.
+    /// Send rate over the last second or so of sending, bytes per second (holds its last value while
+    /// no part is in flight).
     pub throughput_bps: f64,
     /// Transient failures retried, and URLs registered again.
     pub retries: u32,
@@ -239,7 +240,12 @@ pub struct Upload {
 impl Upload {
     /// Creates a real-time asset and starts the workers. Feed it with [`write`](Self::write) or
     /// [`file_grew`](Self::file_grew), then call [`finish`](Self::finish).
-    pub fn start(transport: Arc<dyn Transport>, asset: AssetSpec, source: Source, opts: UploadOptions) -> Result<Upload> {
+    pub fn start(
+        transport: Arc<dyn Transport>,
+        asset: AssetSpec,
+        source: Source,
+        opts: UploadOptions,
+    ) -> Result<Upload> {
         let plan = effective_plan(&source, &opts)?;
         let (path, file) = open_source(&source)?;
         let asset_id = transport.create_realtime_asset(&asset)?;
@@ -270,7 +276,10 @@ impl Upload {
             if opts.buffer_budget < need {
                 return Err(err(
                     ErrorKind::InvalidArgument,
-                    format!("buffer budget {} is below the {need}-byte parts of the saved upload: resume with its budget", opts.buffer_budget),
+                    format!(
+                        "buffer budget {} is below the {need}-byte parts of the saved upload: resume with its budget",
+                        opts.buffer_budget
+                    ),
                 ));
             }
         }
@@ -303,7 +312,9 @@ impl Upload {
             if len < end {
                 return Err(err(
                     ErrorKind::Io,
-                    format!("file is {len} bytes, shorter than the {end} bytes already planned: it must grow append-only"),
+                    format!(
+                        "file is {len} bytes, shorter than the {end} bytes already planned: it must grow append-only"
+                    ),
                 ));
             }
             inner.available = len;
@@ -499,7 +510,10 @@ impl Upload {
                     if len < g.available {
                         let e = err(
                             ErrorKind::Io,
-                            format!("the file shrank to {len} bytes after {} were seen: it must grow append-only", g.available),
+                            format!(
+                                "the file shrank to {len} bytes after {} were seen: it must grow append-only",
+                                g.available
+                            ),
                         );
                         g.failure = Some(e.clone());
                         return Err(e);
@@ -841,7 +855,15 @@ impl Shared {
         }
     }
 
-    fn add_part(&self, g: &mut Inner, number: u32, offset: u64, size: u64, is_final: bool, body: Option<(Arc<Vec<u8>>, usize)>) {
+    fn add_part(
+        &self,
+        g: &mut Inner,
+        number: u32,
+        offset: u64,
+        size: u64,
+        is_final: bool,
+        body: Option<(Arc<Vec<u8>>, usize)>,
+    ) {
         g.cut_offset = offset + size;
         if let Some(p) = g.parts.get_mut(number as usize - 1) {
             // known from the state file (resume of a bytes source)
@@ -905,7 +927,10 @@ impl Shared {
     }
 
     fn check_complete(&self, g: &mut Inner) {
-        if g.final_size.is_some() && g.parts.last().is_some_and(|p| p.is_final) && g.parts_done as usize == g.parts.len() {
+        if g.final_size.is_some()
+            && g.parts.last().is_some_and(|p| p.is_final)
+            && g.parts_done as usize == g.parts.len()
+        {
             g.complete = true;
         }
     }
@@ -1085,10 +1110,7 @@ impl Shared {
         // a cancelled or failed upload must not sit out the client's retries (fio_upload_free waits)
         let stopped = || self.cancelled() || self.lock().failure.is_some();
         let urls = self.transport.register_parts_cancellable(&self.asset_id, &req, name, total, &stopped)?;
-        let url = urls
-            .into_iter()
-            .next()
-            .ok_or_else(|| err(ErrorKind::Protocol, "register parts returned no URL"))?;
+        let url = urls.into_iter().next().ok_or_else(|| err(ErrorKind::Protocol, "register parts returned no URL"))?;
         self.lock().parts[idx].url = Some(url.clone());
         self.cv.notify_all();
         Ok(url)
@@ -1179,7 +1201,11 @@ impl Shared {
             let wait = e.retry_after().unwrap_or(jitter(backoff)).max(Duration::from_millis(1));
             let wait = wait.min(self.retry_deadline.saturating_sub(since.elapsed()) + Duration::from_millis(1));
             if !self.sleep(wait) {
-                return Err(self.lock().failure.clone().unwrap_or_else(|| err(ErrorKind::Cancelled, "upload cancelled")));
+                return Err(self
+                    .lock()
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| err(ErrorKind::Cancelled, "upload cancelled")));
             }
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
@@ -1207,19 +1233,33 @@ impl Shared {
             }
             let now = Instant::now();
             let p = self.progress();
-            samples.push_back((now, p.bytes_sent));
+            // A real-time upload is idle between parts: sample only while a part is in flight and keep
+            // the last rate while idle, so the figure is the link's speed, not a duty cycle.
+            if p.parts_in_flight > 0 {
+                samples.push_back((now, p.bytes_sent));
+            } else {
+                samples.clear();
+            }
             while samples.len() > 2 && now.duration_since(samples[0].0) > Duration::from_millis(1500) {
                 samples.pop_front();
             }
-            let (t0, b0) = samples[0];
+            let (t0, b0) = samples.front().copied().unwrap_or((now, p.bytes_sent));
             let dt = now.duration_since(t0).as_secs_f64();
-            let tp = if dt > 0.05 { p.bytes_sent.saturating_sub(b0) as f64 / dt } else { 0.0 };
+            let moved = p.bytes_sent.saturating_sub(b0);
+            let tp = if dt > 0.05 && moved > 0 {
+                moved as f64 / dt
+            } else {
+                f64::from_bits(self.throughput.load(Ordering::Relaxed))
+            };
             self.throughput.store(tp.to_bits(), Ordering::Relaxed);
             let done = p.complete || self.lock().failure.is_some() || self.cancelled() || stop;
             if let Some(cb) = progress.as_mut() {
                 let due = last_call.is_none_or(|t| t.elapsed() >= interval);
                 let changed = last_sent.is_none_or(|l| {
-                    l.bytes_sent != p.bytes_sent || l.bytes_recorded != p.bytes_recorded || l.parts_done != p.parts_done || l.complete != p.complete
+                    l.bytes_sent != p.bytes_sent
+                        || l.bytes_recorded != p.bytes_recorded
+                        || l.parts_done != p.parts_done
+                        || l.complete != p.complete
                 });
                 if (due && changed) || done {
                     let mut p = p;

@@ -372,7 +372,8 @@ fn lost_network_gives_up_at_the_deadline() {
 
 #[test]
 fn channel_paused_ends_with_its_status() {
-    let m = Arc::new(Mock { reg_fault: Some(Box::new(|_, _| Some(e(ErrorKind::ChannelPaused)))), ..Default::default() });
+    let m =
+        Arc::new(Mock { reg_fault: Some(Box::new(|_, _| Some(e(ErrorKind::ChannelPaused)))), ..Default::default() });
     let d = data(MIB, 11);
     let up = Upload::start(m.clone(), spec(), Source::Bytes, fast_opts()).unwrap();
     push_all(&up, &d);
@@ -525,7 +526,8 @@ fn resume_bytes_from_the_first_unfinished_part() {
     let up = Upload::start(m.clone(), spec(), Source::Bytes, opts).unwrap();
     up.write(&d[..16 * MIB]).unwrap();
     let t = Instant::now();
-    while up.parts().iter().filter(|p| p.status == PartStatus::Done).count() < 2 && t.elapsed() < Duration::from_secs(5) {
+    while up.parts().iter().filter(|p| p.status == PartStatus::Done).count() < 2 && t.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     drop(up);
@@ -633,5 +635,27 @@ fn bandwidth_cap_changes_while_running() {
     up.set_bandwidth_limit(0); // lift the cap: the rest goes at full speed
     up.finish().unwrap();
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(m.complete_bytes().unwrap(), d);
+}
+
+#[test]
+fn throughput_is_the_link_rate_and_holds_while_idle() {
+    // 256 KiB chunks every 50 ms: about 5 MiB/s while a part is on the wire.
+    let m = Arc::new(Mock { put_delay: Duration::from_millis(50), ..Default::default() });
+    let d = data(6 * MIB, 21);
+    let up = Upload::start(m.clone(), spec(), Source::Bytes, fast_opts()).unwrap();
+    push_all(&up, &d);
+    let t = Instant::now();
+    while up.stats().parts_done < 1 {
+        assert!(t.elapsed() < Duration::from_secs(20), "first part never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The recording pauses: nothing is in flight for longer than the sampling window.
+    std::thread::sleep(Duration::from_millis(2500));
+    let p = up.stats();
+    assert_eq!(p.parts_in_flight, 0);
+    let mib_s = p.throughput_bps / MIB as f64;
+    assert!((2.0..=12.0).contains(&mib_s), "idle throughput {mib_s:.2} MiB/s, want the last link rate (~5)");
+    up.finish().unwrap();
     assert_eq!(m.complete_bytes().unwrap(), d);
 }
