@@ -231,6 +231,10 @@ impl Client {
         };
         let margin = self.inner.cfg.refresh_margin.as_secs();
         if tokens.expires_at != 0 && unix_now().saturating_add(margin) >= tokens.expires_at {
+            if tokens.refresh_token.is_empty() && unix_now() < tokens.expires_at {
+                // nothing to refresh with (scope without offline): the token works until it expires
+                return Ok((tokens.access_token, generation));
+            }
             match self.refresh_if_generation(generation) {
                 Ok(()) => {}
                 Err(e) if e.is_retryable() && unix_now() < tokens.expires_at => {

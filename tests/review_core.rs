@@ -23,10 +23,8 @@ fn absurd_expires_in_neither_panics_nor_expires_the_token() {
         let body = format!(
             r#"{{"access_token":"at-x","refresh_token":"rt-x","expires_in":{expires_in},"token_type":"Bearer"}}"#
         );
-        emu.fault(
-            json!({"target": "api", "path_prefix": "/v2/auth/token", "count": 1, "status": 200,
-            "headers": {"content-type": "application/json"}, "body": body}),
-        );
+        emu.fault(json!({"target": "api", "path_prefix": "/v2/auth/token", "count": 1, "status": 200,
+            "headers": {"content-type": "application/json"}, "body": body}));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.refresh()));
         let r = r.unwrap_or_else(|_| panic!("refresh panicked on expires_in {expires_in}"));
         r.unwrap_or_else(|e| panic!("refresh with expires_in {expires_in}: {e}"));
@@ -49,8 +47,7 @@ fn huge_refresh_margin_does_not_overflow() {
     let client = frameio_c2c::Client::new(emu.config().with_refresh_margin(Duration::MAX)).unwrap();
     emu.pair(&client);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.device_info()));
-    r.expect("device_info panicked with refresh_margin = Duration::MAX")
-        .expect("device_info");
+    r.expect("device_info panicked with refresh_margin = Duration::MAX").expect("device_info");
 }
 
 /// Stopping the background heartbeat (also what fio_client_free does) returns promptly even while the
@@ -59,31 +56,31 @@ fn huge_refresh_margin_does_not_overflow() {
 fn stop_heartbeat_does_not_wait_out_a_retry_after() {
     let emu = Emulator::start();
     let client = emu.paired_client();
-    emu.fault(
-        json!({"target": "api", "path_prefix": "/v2/devices/heartbeat", "count": 100, "status": 503,
-        "headers": {"retry-after": "25"}}),
-    );
-    client
-        .start_heartbeat_unclamped(Duration::from_millis(50))
-        .unwrap();
+    emu.fault(json!({"target": "api", "path_prefix": "/v2/devices/heartbeat", "count": 100, "status": 503,
+        "headers": {"retry-after": "25"}}));
+    client.start_heartbeat_unclamped(Duration::from_millis(50)).unwrap();
     let started = std::time::Instant::now();
-    while !emu
-        .requests_to(None, "/v2/devices/heartbeat")
-        .iter()
-        .any(|r| r["status"] == 503)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no heartbeat reached the emulator"
-        );
+    while !emu.requests_to(None, "/v2/devices/heartbeat").iter().any(|r| r["status"] == 503) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no heartbeat reached the emulator");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200)); // the heartbeat now waits out Retry-After: 25
     let t = std::time::Instant::now();
     client.stop_heartbeat();
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "stop_heartbeat took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(3), "stop_heartbeat took {:?}", t.elapsed());
+}
+
+/// Without a refresh token (scope without `offline`), an access token inside the refresh margin is
+/// still valid: calls use it until it expires instead of failing with PAIRING_REQUIRED early.
+#[test]
+fn token_without_refresh_token_is_used_until_it_expires() {
+    let emu = Emulator::start();
+    let mut cfg = emu.config().with_refresh_margin(Duration::from_secs(10 * 3600));
+    cfg.scope = "asset_create".into();
+    let client = frameio_c2c::Client::new(cfg).unwrap();
+    emu.pair(&client);
+    let t = client.tokens().unwrap();
+    assert!(t.refresh_token.is_empty(), "no refresh token without the offline scope");
+    assert!(t.expires_at > unix_now(), "a valid access token");
+    client.device_info().expect("device_info with a valid access token inside the refresh margin");
 }
