@@ -27,25 +27,16 @@ fn lossy_proxy(needle: &'static str) -> String {
                     }
                     head.push(b[0]);
                 }
-                let line = String::from_utf8_lossy(&head)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
+                let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
                 let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 if !target.starts_with("127.0.0.1:") {
                     return;
                 }
                 let up = TcpStream::connect(&target).unwrap();
-                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .unwrap();
+                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
                 let armed = Arc::new(AtomicBool::new(false));
-                let (mut c2, mut up2, armed2, dropped2) = (
-                    c.try_clone().unwrap(),
-                    up.try_clone().unwrap(),
-                    armed.clone(),
-                    dropped.clone(),
-                );
+                let (mut c2, mut up2, armed2, dropped2) =
+                    (c.try_clone().unwrap(), up.try_clone().unwrap(), armed.clone(), dropped.clone());
                 let (c3, up3) = (c.try_clone().unwrap(), up.try_clone().unwrap());
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
@@ -115,10 +106,6 @@ fn lost_200_on_the_last_part() {
     let up = Upload::start(client, spec, Source::Bytes, UploadOptions::default()).unwrap();
     up.write(&common::test_bytes(1 << 20, 9)).unwrap();
     let r = up.finish();
-    assert_eq!(
-        emu.asset(up.asset_id())["state"],
-        "uploaded",
-        "the asset is complete"
-    );
+    assert_eq!(emu.asset(up.asset_id())["state"], "uploaded", "the asset is complete");
     r.expect("finish of an asset that is complete");
 }

@@ -15,21 +15,14 @@ use std::time::{Duration, Instant};
 
 use common::Emulator;
 use frameio_c2c::upload::state::SavedUpload;
-use frameio_c2c::upload::{
-    AssetSpec, Body, PartReq, PlanConfig, Source, Transport, Upload, UploadOptions,
-};
+use frameio_c2c::upload::{AssetSpec, Body, PartReq, PlanConfig, Source, Transport, Upload, UploadOptions};
 use frameio_c2c::ErrorKind;
 use serde_json::json;
 
 const MIB: u64 = 1024 * 1024;
 
 fn spec(name: &str) -> AssetSpec {
-    AssetSpec {
-        name: Some(name.into()),
-        filetype: "video/mp4".into(),
-        offset: Some(0),
-        ..Default::default()
-    }
+    AssetSpec { name: Some(name.into()), filetype: "video/mp4".into(), offset: Some(0), ..Default::default() }
 }
 
 /// Resuming a pushed-bytes upload with a smaller buffer budget than its saved parts need must not
@@ -40,16 +33,8 @@ fn resume_with_a_smaller_budget_does_not_hang_write() {
     let client = Arc::new(emu.paired_client());
     let dir = common::temp_dir("fio-review-budget");
     let state = dir.join("state.json");
-    let plan = PlanConfig {
-        first_part_size: 40 * MIB,
-        ..Default::default()
-    };
-    let opts = UploadOptions {
-        plan,
-        buffer_budget: 100 * MIB,
-        state_file: Some(state.clone()),
-        ..Default::default()
-    };
+    let plan = PlanConfig { first_part_size: 40 * MIB, ..Default::default() };
+    let opts = UploadOptions { plan, buffer_budget: 100 * MIB, state_file: Some(state.clone()), ..Default::default() };
     let up = Upload::start(client.clone(), spec("budget.mp4"), Source::Bytes, opts).unwrap();
     up.write(&common::test_bytes(MIB as usize, 1)).unwrap();
     drop(up); // the process "died": the state file is kept
@@ -79,10 +64,7 @@ fn resume_with_a_smaller_budget_does_not_hang_write() {
     let hung = !done.load(Ordering::SeqCst);
     up.cancel();
     let r = t.join().unwrap();
-    assert!(
-        !hung,
-        "write/finish still blocked after 30 s (buffer budget smaller than a part)"
-    );
+    assert!(!hung, "write/finish still blocked after 30 s (buffer budget smaller than a part)");
     r.unwrap();
     assert_eq!(emu.asset(up.asset_id())["state"], "uploaded");
 }
@@ -97,35 +79,18 @@ fn drop_after_cancel_does_not_wait_out_a_retry_after() {
     std::fs::write(&path, common::test_bytes((6 * MIB) as usize, 3)).unwrap();
     emu.fault(json!({"target": "s3", "method": "PUT", "count": 100, "status": 503, "headers": {"retry-after": "25"},
         "body": "<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>"}));
-    let up = Upload::start(
-        client,
-        spec("cancel.mp4"),
-        Source::File(path),
-        UploadOptions::default(),
-    )
-    .unwrap();
+    let up = Upload::start(client, spec("cancel.mp4"), Source::File(path), UploadOptions::default()).unwrap();
     up.file_grew(6 * MIB).unwrap(); // part 1 (5 MiB) goes out now
     let started = Instant::now();
-    while !emu
-        .requests()
-        .iter()
-        .any(|r| r["port"] == "s3" && r["status"] == 503)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no PUT reached S3"
-        );
+    while !emu.requests().iter().any(|r| r["port"] == "s3" && r["status"] == 503) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no PUT reached S3");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200)); // the worker is now waiting out Retry-After: 25
     up.cancel();
     let t = Instant::now();
     drop(up);
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "dropping a cancelled upload took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(3), "dropping a cancelled upload took {:?}", t.elapsed());
 }
 
 /// Delegates to the client and checks, at each registration, that the state file already lists the
@@ -143,11 +108,7 @@ impl Transport for StateChecking {
     fn create_realtime_asset(&self, spec: &AssetSpec) -> frameio_c2c::Result<String> {
         Transport::create_realtime_asset(&*self.client, spec)
     }
-    fn create_basic_asset(
-        &self,
-        spec: &AssetSpec,
-        filesize: u64,
-    ) -> frameio_c2c::Result<(String, Vec<String>)> {
+    fn create_basic_asset(&self, spec: &AssetSpec, filesize: u64) -> frameio_c2c::Result<(String, Vec<String>)> {
         Transport::create_basic_asset(&*self.client, spec, filesize)
     }
     fn register_parts(
@@ -158,21 +119,16 @@ impl Transport for StateChecking {
         asset_filesize: Option<u64>,
     ) -> frameio_c2c::Result<Vec<String>> {
         let saved = SavedUpload::load(&self.state).ok();
-        for p in parts
-            .iter()
-            .filter(|_| self.finishing.load(Ordering::SeqCst))
-        {
+        for p in parts.iter().filter(|_| self.finishing.load(Ordering::SeqCst)) {
             let listed = saved.as_ref().is_some_and(|s| {
-                s.parts
-                    .iter()
-                    .any(|q| (q.number, q.size, q.is_final) == (p.number, p.size, p.is_final))
+                s.parts.iter().any(|q| (q.number, q.size, q.is_final) == (p.number, p.size, p.is_final))
                     && (!p.is_final || s.final_size == asset_filesize)
             });
             if !listed {
-                self.violations.lock().unwrap().push(format!(
-                    "part {} ({} bytes, final {})",
-                    p.number, p.size, p.is_final
-                ));
+                self.violations
+                    .lock()
+                    .unwrap()
+                    .push(format!("part {} ({} bytes, final {})", p.number, p.size, p.is_final));
             }
         }
         Transport::register_parts(&*self.client, asset_id, parts, asset_name, asset_filesize)
@@ -202,31 +158,20 @@ fn finish_saves_the_tail_before_registering_it() {
     let state = dir.join("state.json");
     std::fs::write(&path, common::test_bytes((60 * MIB) as usize, 4)).unwrap();
     // parts grow fast (divisor 1), so the 20 MiB tail is split into 4 parts
-    let plan = PlanConfig {
-        growth_divisor: 1,
-        ..Default::default()
-    };
+    let plan = PlanConfig { growth_divisor: 1, ..Default::default() };
     let t = Arc::new(StateChecking {
         client,
         state: state.clone(),
         violations: Default::default(),
         finishing: AtomicBool::new(false),
     });
-    let opts = UploadOptions {
-        plan,
-        concurrency: 4,
-        state_file: Some(state.clone()),
-        ..Default::default()
-    };
+    let opts = UploadOptions { plan, concurrency: 4, state_file: Some(state.clone()), ..Default::default() };
     let up = Upload::start(t.clone(), spec("tail.mp4"), Source::File(path), opts).unwrap();
     // while recording: parts 1-4 (5, 5, 10, 20 MiB) are cut and uploaded
     up.file_grew(60 * MIB).unwrap();
     let started = Instant::now();
     while up.stats().parts_done < 4 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "parts 1-4 not uploaded"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "parts 1-4 not uploaded");
         std::thread::sleep(Duration::from_millis(20));
     }
     // the recording ends: the 20 MiB tail becomes parts 5-8
@@ -235,10 +180,7 @@ fn finish_saves_the_tail_before_registering_it() {
     assert_eq!(p.parts_total, 8);
     assert_eq!(emu.asset(up.asset_id())["state"], "uploaded");
     let v = t.violations.lock().unwrap().clone();
-    assert!(
-        v.is_empty(),
-        "registered before the state file listed them: {v:?}"
-    );
+    assert!(v.is_empty(), "registered before the state file listed them: {v:?}");
 }
 
 /// Cancel, then drop: returns promptly even while a worker waits out a long `Retry-After` inside the
@@ -252,33 +194,16 @@ fn drop_after_cancel_does_not_wait_out_a_registration_retry_after() {
     std::fs::write(&path, common::test_bytes((6 * MIB) as usize, 5)).unwrap();
     emu.fault(json!({"target": "api", "path_prefix": "/v2/devices/assets/", "method": "POST", "count": 100,
         "status": 503, "headers": {"retry-after": "25"}}));
-    let up = Upload::start(
-        client,
-        spec("cancel-reg.mp4"),
-        Source::File(path),
-        UploadOptions::default(),
-    )
-    .unwrap();
+    let up = Upload::start(client, spec("cancel-reg.mp4"), Source::File(path), UploadOptions::default()).unwrap();
     up.file_grew(6 * MIB).unwrap(); // part 1 (5 MiB) is registered now
     let started = Instant::now();
-    while !emu
-        .requests()
-        .iter()
-        .any(|r| r["port"] == "api" && r["status"] == 503)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no registration reached the API"
-        );
+    while !emu.requests().iter().any(|r| r["port"] == "api" && r["status"] == 503) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no registration reached the API");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200)); // the worker now waits out Retry-After: 25
     up.cancel();
     let t = Instant::now();
     drop(up);
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "dropping a cancelled upload took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(3), "dropping a cancelled upload took {:?}", t.elapsed());
 }
