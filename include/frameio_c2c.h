@@ -842,8 +842,9 @@ struct fio_config *fio_config_new(void);
 void fio_config_free(struct fio_config *config);
 
 /**
- * Set the API base URL (default `https://api.frame.io`). Must be https:// unless
- * fio_config_set_allow_http was called first. Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT.
+ * Set the API base URL (default `https://api.frame.io`). A plain http:// URL is accepted here but
+ * refused by fio_client_new unless fio_config_set_allow_http(config, true) was called (in either
+ * order). Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT (malformed URL).
  */
 fio_status fio_config_set_base_url(struct fio_config *config, const char *url);
 

@@ -59,7 +59,9 @@ pub(crate) fn scrub_urls(s: &str) -> String {
         let cand = &rest[i..];
         if cand.starts_with("http://") || cand.starts_with("https://") {
             out.push_str(&rest[..i]);
-            let end = cand.find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '>' || c == ')').unwrap_or(cand.len());
+            let end = cand
+                .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '>' || c == ')')
+                .unwrap_or(cand.len());
             let url = &cand[..end];
             if url.ends_with("?<redacted") {
                 out.push_str(url);
@@ -120,7 +122,9 @@ fn encode_form(fields: &[(&'static str, String)]) -> (String, Vec<u8>) {
     let cap = fields.iter().map(|(n, v)| boundary.len() + n.len() + v.len() + 64).sum::<usize>() + boundary.len() + 8;
     let mut body = Vec::with_capacity(cap);
     for (name, value) in fields {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+        );
         body.extend_from_slice(value.as_bytes());
         body.extend_from_slice(b"\r\n");
     }
@@ -281,11 +285,14 @@ pub(crate) fn s3_error(status: u16, body: &[u8], retry_after: Option<Duration>, 
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.clone(),
         (None, Some(m)) => m.clone(),
-        (None, None) if looks_like_html(body, None) => format!("HTTP {status} with an HTML page (proxy?)"),
+        (None, None) if looks_like_html(body, None) => {
+            format!("HTTP {status} with an HTML page (proxy?)")
+        }
         (None, None) => format!("HTTP {status}"),
     };
     // Server text may echo the presigned URL (a proxy's error page): never into a message.
-    let mut e = Error::new(kind, scrub_urls(&format!("{what}: {detail}"))).with_status(status).with_retry_after(retry_after);
+    let mut e =
+        Error::new(kind, scrub_urls(&format!("{what}: {detail}"))).with_status(status).with_retry_after(retry_after);
     e.server_code = code.map(|c| scrub_urls(&c));
     e
 }
@@ -297,7 +304,9 @@ pub(crate) fn transport_error(e: ureq::Error, what: &str) -> Error {
         U::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t})")),
         U::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => (ErrorKind::Tls, format!("TLS: {io}")),
         U::Io(io) => match io.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => (ErrorKind::Timeout, format!("timed out ({io})")),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                (ErrorKind::Timeout, format!("timed out ({io})"))
+            }
             _ => (ErrorKind::Network, format!("connection error: {io}")),
         },
         U::HostNotFound => (ErrorKind::Network, "host not found".to_string()),
@@ -356,7 +365,8 @@ impl Http {
                 return Err(Error::invalid("config: extra CA PEM holds no CERTIFICATE block"));
             }
         }
-        let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(RootCerts::new_with_certs(&roots)).build();
+        let tls =
+            TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(RootCerts::new_with_certs(&roots)).build();
         let proxy = match &cfg.proxy {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|_| Error::invalid("config: invalid proxy URL"))?),
             None => None,
@@ -447,16 +457,13 @@ impl Http {
             }
             _ => return Err(Error::new(ErrorKind::InvalidArgument, format!("unsupported method {method}"))),
         };
-        let mut resp = result.map_err(|e| transport_error(e, &what))?;
+        // Name the server on connection failures: a wrong base URL is the usual cause.
+        let mut resp = result.map_err(|e| transport_error(e, &format!("{method} {url}")))?;
         let status = resp.status().as_u16();
         let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
         let retry_after = parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_API_BODY)
-            .read_to_vec()
-            .map_err(|e| transport_error(e, &what))?;
+        let body =
+            resp.body_mut().with_config().limit(MAX_API_BODY).read_to_vec().map_err(|e| transport_error(e, &what))?;
         self.log.log(LogLevel::Debug, || {
             format!("{what} -> {status} ({} bytes, {} ms)", body.len(), started.elapsed().as_millis())
         });
@@ -594,7 +601,8 @@ mod tests {
 
     #[test]
     fn html_and_garbage() {
-        let e = api_error(&resp(502, "<!DOCTYPE html><html><body>Bad gateway</body></html>", Some("text/html")), "GET /x");
+        let e =
+            api_error(&resp(502, "<!DOCTYPE html><html><body>Bad gateway</body></html>", Some("text/html")), "GET /x");
         assert_eq!(e.kind, ErrorKind::ServerError);
         assert!(e.message.contains("HTML"), "{}", e.message);
         let e = api_error(&resp(404, "<html>nope</html>", None), "GET /x");
@@ -638,7 +646,12 @@ mod tests {
 
     #[test]
     fn backoff_bounds() {
-        let p = RetryPolicy { max_attempts: 5, base_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(400), deadline: None };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(400),
+            deadline: None,
+        };
         let e = Error::new(ErrorKind::Network, "x");
         for n in 1..10 {
             let d = backoff_delay(&p, n, &e);
@@ -653,7 +666,12 @@ mod tests {
 
     #[test]
     fn retry_loop_behaviour() {
-        let p = RetryPolicy { max_attempts: 3, base_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2), deadline: None };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            deadline: None,
+        };
         let log = Logger { cb: None, level: LogLevel::Info };
         let mut calls = 0;
         let r: Result<()> = retry_loop(&p, &log, "t", &|| false, &mut |_| {
@@ -672,7 +690,11 @@ mod tests {
         let mut calls = 0;
         let r = retry_loop(&p, &log, "t", &|| false, &mut |n| {
             calls += 1;
-            if n < 2 { Err(Error::new(ErrorKind::ServerError, "x").with_status(503)) } else { Ok(7) }
+            if n < 2 {
+                Err(Error::new(ErrorKind::ServerError, "x").with_status(503))
+            } else {
+                Ok(7)
+            }
         });
         assert_eq!(r.unwrap(), 7);
         assert_eq!(calls, 2);

@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{guard, guard_value, opt_str, req_str, to_c_string, fio_status, UserData};
+use super::{fio_status, guard, guard_value, opt_str, req_str, to_c_string, UserData};
 use crate::auth::Tokens;
 use crate::config::{Config, LogLevel};
 use crate::error::{Error, Result};
@@ -37,7 +37,12 @@ pub type fio_log_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, level: 
 /// while the client's refresh lock is held: it must not call back into the library for this client
 /// (that can deadlock), and must not throw or longjmp. Persist the pair and return.
 pub type fio_token_cb = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, access_token: *const c_char, refresh_token: *const c_char, expires_at: u64),
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        access_token: *const c_char,
+        refresh_token: *const c_char,
+        expires_at: u64,
+    ),
 >;
 
 /// Opaque configuration. Create with fio_config_new, free with fio_config_free. Not thread-safe: build it
@@ -69,14 +74,16 @@ pub unsafe extern "C" fn fio_config_free(config: *mut fio_config) {
     })
 }
 
-/// Set the API base URL (default `https://api.frame.io`). Must be https:// unless
-/// fio_config_set_allow_http was called first. Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT.
+/// Set the API base URL (default `https://api.frame.io`). A plain http:// URL is accepted here but
+/// refused by fio_client_new unless fio_config_set_allow_http(config, true) was called (in either
+/// order). Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT (malformed URL).
 #[no_mangle]
 pub unsafe extern "C" fn fio_config_set_base_url(config: *mut fio_config, url: *const c_char) -> fio_status {
     guard(|| {
         let c = cfg_mut(config)?;
         let u = req_str(url, "url")?;
-        crate::config::validate_base_url(u, c.allow_http)?;
+        // The http/https policy is checked by fio_client_new, so the setters work in any order.
+        crate::config::validate_base_url(u, true)?;
         c.base_url = u.to_string();
         Ok(())
     })
@@ -100,7 +107,10 @@ pub unsafe extern "C" fn fio_config_set_client_id(config: *mut fio_config, clien
 /// Set the client secret (per device model, issued by Frame.io). Copied; never logged.
 /// Errors: NULL_ARGUMENT, BAD_UTF8, INVALID_ARGUMENT (empty).
 #[no_mangle]
-pub unsafe extern "C" fn fio_config_set_client_secret(config: *mut fio_config, client_secret: *const c_char) -> fio_status {
+pub unsafe extern "C" fn fio_config_set_client_secret(
+    config: *mut fio_config,
+    client_secret: *const c_char,
+) -> fio_status {
     guard(|| {
         let c = cfg_mut(config)?;
         let v = req_str(client_secret, "client_secret")?;
@@ -217,7 +227,11 @@ pub unsafe extern "C" fn fio_config_set_retry(
 /// roots; they do not replace them. The data is copied. Checked by fio_client_new.
 /// Errors: NULL_ARGUMENT, INVALID_ARGUMENT (len 0).
 #[no_mangle]
-pub unsafe extern "C" fn fio_config_set_extra_ca_pem(config: *mut fio_config, pem: *const u8, len: usize) -> fio_status {
+pub unsafe extern "C" fn fio_config_set_extra_ca_pem(
+    config: *mut fio_config,
+    pem: *const u8,
+    len: usize,
+) -> fio_status {
     guard(|| {
         let c = cfg_mut(config)?;
         if pem.is_null() {
@@ -308,7 +322,8 @@ pub unsafe extern "C" fn fio_config_set_log_callback(
 ) -> fio_status {
     guard(|| {
         let c = cfg_mut(config)?;
-        let level = LogLevel::from_i32(max_level).ok_or_else(|| Error::invalid("log level must be FIO_LOG_ERROR..FIO_LOG_TRACE"))?;
+        let level = LogLevel::from_i32(max_level)
+            .ok_or_else(|| Error::invalid("log level must be FIO_LOG_ERROR..FIO_LOG_TRACE"))?;
         c.log_level = level;
         c.log_callback = callback.map(|cb| {
             let ud = UserData(userdata);
@@ -326,7 +341,11 @@ pub unsafe extern "C" fn fio_config_set_log_callback(
 /// Install the token callback (see fio_token_cb); NULL removes it. `userdata` must stay valid until
 /// every client made from this config is freed. Errors: NULL_ARGUMENT (config).
 #[no_mangle]
-pub unsafe extern "C" fn fio_config_set_token_callback(config: *mut fio_config, callback: fio_token_cb, userdata: *mut c_void) -> fio_status {
+pub unsafe extern "C" fn fio_config_set_token_callback(
+    config: *mut fio_config,
+    callback: fio_token_cb,
+    userdata: *mut c_void,
+) -> fio_status {
     guard(|| {
         let c = cfg_mut(config)?;
         c.token_callback = callback.map(|cb| {

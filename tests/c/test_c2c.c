@@ -220,7 +220,21 @@ static void test_null_and_bad_args(void) {
     CHECK_TRUE(strlen(buf) == sizeof buf - 1);
     CHECK_STATUS(fio_last_error_message(NULL, 10), FIO_ERR_NULL_ARGUMENT);
     CHECK_STATUS(fio_config_set_client_version(cfg, "1.2"), FIO_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(fio_config_set_base_url(cfg, "http://127.0.0.1:1"), FIO_ERR_INVALID_ARGUMENT);
+    {   /* http:// passes the setter (any order with allow_http); fio_client_new refuses it unless allowed */
+        fio_config *h = fio_config_new();
+        fio_client *hc = NULL;
+        OK(fio_config_set_client_id(h, "order-test"));
+        OK(fio_config_set_client_secret(h, "s"));
+        OK(fio_config_set_base_url(h, "http://127.0.0.1:1"));
+        CHECK_STATUS(fio_client_new(h, &hc), FIO_ERR_INVALID_ARGUMENT);
+        CHECK_TRUE(hc == NULL);
+        OK(fio_config_set_allow_http(h, true));
+        OK(fio_client_new(h, &hc));
+        CHECK_TRUE(hc != NULL);
+        fio_client_free(hc);
+        fio_config_free(h);
+    }
+    CHECK_STATUS(fio_config_set_base_url(cfg, "http://"), FIO_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(fio_config_set_log_callback(cfg, 9, NULL, NULL), FIO_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(fio_config_set_retry(cfg, 0, 1, 1, 1), FIO_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(fio_config_set_extra_ca_pem(cfg, NULL, 5), FIO_ERR_NULL_ARGUMENT);
