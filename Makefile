@@ -82,7 +82,7 @@ header:
 examples:
 	$(MAKE) -C examples-c TARGET_DIR=$(TARGET_DIR)
 
-## test-c: C tests against a fresh emulator (plain, shared, ASan, valgrind) and the 50 MB real-time media upload
+## test-c: C tests against a fresh emulator (plain, shared, ASan, valgrind) and a real-time upload of a 60 MB ffmpeg recording
 test-c: emulator examples
 	$(MAKE) -C tests/c TARGET_DIR=$(TARGET_DIR) run asan valgrind media
 

@@ -80,7 +80,7 @@ except ValueError: d=0
 print(int(s/d) if d>0 else 2500000)' "$SIZE" "${DUR:-}")"
   say "replaying $FILE ($SIZE bytes) at its own bitrate ($((RATE * 8 / 1000000)) Mbit/s)"
   "$DEMO" --base-url "$BASE_URL" --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" $HTTP_FLAG \
-    --out "$OUT" --filetype "$FILETYPE" --replay "$FILE" --rate "$RATE" | tee "$WORK/demo.out"
+    --out "$OUT" --filetype "$FILETYPE" --replay "$FILE" --rate "$RATE" | tee "$WORK/demo.out" | grep --line-buffered -v "^[A-Z_]*="
 else
   OUT="$WORK/C2C_DEMO_$(date -u +%Y%m%d_%H%M%S).mp4"
   # Fragmented MP4 written to a pipe: the file only ever grows (no seeking back to rewrite headers).
@@ -91,7 +91,7 @@ else
     -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof pipe:1"
   say "recording ${DURATION} s of 720p30 H.264 + AAC at 20 Mbit/s with ffmpeg, uploading as it grows"
   "$DEMO" --base-url "$BASE_URL" --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" $HTTP_FLAG \
-    --out "$OUT" --filetype video/mp4 --record-cmd "$REC" | tee "$WORK/demo.out"
+    --out "$OUT" --filetype video/mp4 --record-cmd "$REC" | tee "$WORK/demo.out" | grep --line-buffered -v "^[A-Z_]*="
 fi
 
 # 5. check the bytes

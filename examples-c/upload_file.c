@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
 
     n = fio_asset_upload_url_count(asset);
     chunk = n > 0 ? (size + n - 1) / n : 0;
-    printf("asset %s: %llu bytes in %zu parts\n", fio_asset_id(asset), (unsigned long long)size, n);
+    printf("asset %s: %llu bytes in %zu part%s\n", fio_asset_id(asset), (unsigned long long)size, n, n == 1 ? "" : "s");
     for (i = 0; i < n; i++) {
         uint64_t off = (uint64_t)i * chunk;
         uint64_t len = off < size ? (size - off < chunk ? size - off : chunk) : 0;

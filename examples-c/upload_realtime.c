@@ -120,7 +120,8 @@ int main(int argc, char **argv) {
             sleep_ms(100);
         }
     }
-    printf("uploaded asset %s: %llu bytes in %u parts\n", fio_asset_id(asset), (unsigned long long)uploaded, number);
+    printf("uploaded asset %s: %llu bytes in %u part%s\n", fio_asset_id(asset), (unsigned long long)uploaded, number,
+           number == 1 ? "" : "s");
     fio_asset_free(asset);
     fio_client_free(client);
     close(fd);

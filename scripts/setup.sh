@@ -27,6 +27,8 @@ python3 -c 'import pytest' 2>/dev/null || py_need+=(pytest)
 python3 -c 'import mypy' 2>/dev/null || py_need+=(mypy)
 if [ ${#py_need[@]} -gt 0 ]; then
   echo "setup: pip installing ${py_need[*]}"
-  python3 -m pip install -q "${py_need[@]}"
+  # A distribution's Python may refuse pip installs (PEP 668): then install for this user beside it.
+  python3 -m pip install -q "${py_need[@]}" 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages "${py_need[@]}"
 fi
 echo "setup: ok"

@@ -64,7 +64,7 @@ def start_emulator(workdir: str) -> "Tuple[subprocess.Popen[str], str]":
     proc = subprocess.Popen(
         [binary, "--port", "0", "--s3-port", "0", "--auto-approve", "--poll-interval", "0.5", "--quiet",
          "--data-dir", os.path.join(workdir, "emulator")],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=open(os.path.join(workdir, "emulator.log"), "wb"), text=True,
     )
     ready = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
     return proc, ready["api"]

@@ -127,7 +127,7 @@ if [ $rc -eq 0 ]; then
   resent="$(ctl GET /_emulator/requests | python3 -c 'import json,sys
 print(sum(r.get("content_length") or 0 for r in json.load(sys.stdin) if r["port"]=="s3" and r["method"]=="PUT" and r["status"]==200 and r["id"]>int(sys.argv[1])))' "$before")"
   total="$(stat -c %s "$WORK/rec.mp4")"
-  echo "    $done_parts parts done before kill -9; resumed: $resent of $total bytes sent again"
+  echo "    $done_parts parts done before kill -9; after resume $resent of $total bytes went out (only the unfinished parts)"
   [ $rc -eq 0 ] && [ "$resent" -eq $((total - done_before)) ] && check_uploaded "$id" "$WORK/rec.mp4" || { rc=1; cat "$WORK/out"; }
 fi
 result "kill -9 mid-upload, resume without re-sending finished parts" $rc $t
