@@ -1212,7 +1212,9 @@ impl Shared {
     }
 
     fn monitor(self: Arc<Self>, mut progress: Option<ProgressFn>, interval: Duration, watch: Option<Duration>) {
-        let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+        let mut active: VecDeque<(Duration, u64)> = VecDeque::new();
+        let mut last_tick = Instant::now();
+        let mut last_bytes = self.progress().bytes_sent; // a resumed upload starts past zero
         let mut last_call: Option<Instant> = None;
         let mut last_sent: Option<Progress> = None;
         let mut last_watch = Instant::now();
@@ -1233,21 +1235,23 @@ impl Shared {
             }
             let now = Instant::now();
             let p = self.progress();
-            // A real-time upload is idle between parts: sample only while a part is in flight and keep
-            // the last rate while idle, so the figure is the link's speed, not a duty cycle.
-            if p.parts_in_flight > 0 {
-                samples.push_back((now, p.bytes_sent));
-            } else {
-                samples.clear();
+            // A real-time upload is idle between parts. Count only the ticks in which bytes moved or a
+            // part was on the wire, and keep the last rate while idle: the figure is the link's speed, not
+            // a duty cycle. (A part sent within one tick still counts, at tick resolution.)
+            let moved = p.bytes_sent.saturating_sub(last_bytes);
+            let dt = now.duration_since(last_tick);
+            last_bytes = p.bytes_sent;
+            last_tick = now;
+            if moved > 0 || p.parts_in_flight > 0 {
+                active.push_back((dt, moved));
+                while active.len() > 1 && active.iter().map(|a| a.0).sum::<Duration>() > Duration::from_millis(1500) {
+                    active.pop_front();
+                }
             }
-            while samples.len() > 2 && now.duration_since(samples[0].0) > Duration::from_millis(1500) {
-                samples.pop_front();
-            }
-            let (t0, b0) = samples.front().copied().unwrap_or((now, p.bytes_sent));
-            let dt = now.duration_since(t0).as_secs_f64();
-            let moved = p.bytes_sent.saturating_sub(b0);
-            let tp = if dt > 0.05 && moved > 0 {
-                moved as f64 / dt
+            let busy: Duration = active.iter().map(|a| a.0).sum();
+            let sent: u64 = active.iter().map(|a| a.1).sum();
+            let tp = if busy > Duration::from_millis(50) && sent > 0 {
+                sent as f64 / busy.as_secs_f64()
             } else {
                 f64::from_bits(self.throughput.load(Ordering::Relaxed))
             };

@@ -659,3 +659,17 @@ fn throughput_is_the_link_rate_and_holds_while_idle() {
     up.finish().unwrap();
     assert_eq!(m.complete_bytes().unwrap(), d);
 }
+
+#[test]
+fn throughput_counts_a_part_sent_between_two_ticks() {
+    // No delay: each part goes out in far less than the monitor's 100 ms tick.
+    let m = Arc::new(Mock::default());
+    let d = data(12 * MIB, 22);
+    let up = Upload::start(m.clone(), spec(), Source::Bytes, fast_opts()).unwrap();
+    push_all(&up, &d);
+    let p = up.finish().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p.complete);
+    assert!(up.stats().throughput_bps > 0.0, "a fast link showed 0 B/s: {:?}", up.stats());
+    assert_eq!(m.complete_bytes().unwrap(), d);
+}
