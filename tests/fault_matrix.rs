@@ -104,7 +104,12 @@ fn recording() -> &'static (Vec<u8>, String) {
 
 fn config(emu: &Emulator) -> Config {
     let mut c = emu.config();
-    c.retry = RetryPolicy { max_attempts: 4, base_backoff: BASE_BACKOFF, max_backoff: MAX_BACKOFF, deadline: Some(Duration::from_secs(20)) };
+    c.retry = RetryPolicy {
+        max_attempts: 4,
+        base_backoff: BASE_BACKOFF,
+        max_backoff: MAX_BACKOFF,
+        deadline: Some(Duration::from_secs(20)),
+    };
     c.timeouts = Timeouts { stall: STALL, response: Duration::from_secs(5), ..Timeouts::default() };
     c
 }
@@ -608,7 +613,16 @@ fn stable(s: &str) -> String {
     while i < b.len() {
         if i + 36 <= b.len() {
             let c = &b[i..i + 36];
-            let uuid = c.iter().enumerate().all(|(j, x)| if [8, 13, 18, 23].contains(&j) { *x == b'-' } else { x.is_ascii_hexdigit() });
+            let uuid =
+                c.iter().enumerate().all(
+                    |(j, x)| {
+                        if [8, 13, 18, 23].contains(&j) {
+                            *x == b'-'
+                        } else {
+                            x.is_ascii_hexdigit()
+                        }
+                    },
+                );
             if uuid {
                 out.push_str("<id>");
                 i += 36;
@@ -684,18 +698,33 @@ fn fault_matrix() {
     let mut rows = Vec::new();
     let mut baseline = None;
     // the faults that touch part bodies again with pushed bytes (bodies replayed from memory)
-    let pushed_too = ["S3 reset after 1 MB of a part", "S3 503 SlowDown", "expired presigned URL", "401 mid-upload (token expired)"];
-    let runs = cases().into_iter().map(|c| (c, false)).chain(cases().into_iter().filter(|c| pushed_too.contains(&c.name)).map(|c| (c, true)));
+    let pushed_too =
+        ["S3 reset after 1 MB of a part", "S3 503 SlowDown", "expired presigned URL", "401 mid-upload (token expired)"];
+    let runs = cases()
+        .into_iter()
+        .map(|c| (c, false))
+        .chain(cases().into_iter().filter(|c| pushed_too.contains(&c.name)).map(|c| (c, true)));
     for (case, pushed) in runs {
         if let Some(o) = &only {
-            if !format!("{}{}", case.name, if pushed { " (pushed bytes)" } else { "" }).contains(o.as_str()) && baseline.is_some() {
+            if !format!("{}{}", case.name, if pushed { " (pushed bytes)" } else { "" }).contains(o.as_str())
+                && baseline.is_some()
+            {
                 continue;
             }
         }
         let run = run_case(&case, &dir, pushed);
         if std::env::var_os("FIO_FAULT_DUMP").is_some() {
             for r in &run.log {
-                eprintln!("  {} {} {} {} t={} d={} fault={}", r["id"], r["method"], r["path"].as_str().unwrap_or("").split('?').next().unwrap_or(""), r["status"], r["time_ms"], r["duration_ms"], r["fault"]);
+                eprintln!(
+                    "  {} {} {} {} t={} d={} fault={}",
+                    r["id"],
+                    r["method"],
+                    r["path"].as_str().unwrap_or("").split('?').next().unwrap_or(""),
+                    r["status"],
+                    r["time_ms"],
+                    r["duration_ms"],
+                    r["fault"]
+                );
             }
         }
         let requests = run.log.len();
@@ -802,7 +831,8 @@ fn refreshes_on_other_threads_do_not_fail_a_call() {
     std::thread::sleep(Duration::from_millis(650));
     client.refresh().unwrap(); // and so is the retry's
     let r = call.join().unwrap();
-    let statuses: Vec<u64> = emu.requests_to(None, "/v2/devices/me").iter().map(|r| r["status"].as_u64().unwrap_or(0)).collect();
+    let statuses: Vec<u64> =
+        emu.requests_to(None, "/v2/devices/me").iter().map(|r| r["status"].as_u64().unwrap_or(0)).collect();
     assert!(r.is_ok(), "{:?} (requests: {statuses:?})", r.err());
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 2, "{statuses:?}");
 }

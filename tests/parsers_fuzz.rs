@@ -231,9 +231,31 @@ fn gen_body(r: &mut Rng, tpl: &[Value]) -> Vec<u8> {
     }
 }
 
-const STATUSES: &[u16] = &[200, 200, 200, 200, 201, 204, 301, 400, 400, 401, 403, 404, 405, 409, 418, 429, 500, 502, 503, 504, 599];
-const CONTENT_TYPES: &[&str] = &["application/json", "application/json; charset=utf-8", "text/html", "application/xml", "text/plain", "", "garbage/\u{7f}"];
-const RETRY_AFTER: &[&str] = &["0", "1", "-1", "abc", "1e9", "99999999999999999999", "0.5", "inf", "NaN", "", " 3 ", "Wed, 21 Oct 2015 07:28:00 GMT"];
+const STATUSES: &[u16] =
+    &[200, 200, 200, 200, 201, 204, 301, 400, 400, 401, 403, 404, 405, 409, 418, 429, 500, 502, 503, 504, 599];
+const CONTENT_TYPES: &[&str] = &[
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/html",
+    "application/xml",
+    "text/plain",
+    "",
+    "garbage/\u{7f}",
+];
+const RETRY_AFTER: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "abc",
+    "1e9",
+    "99999999999999999999",
+    "0.5",
+    "inf",
+    "NaN",
+    "",
+    " 3 ",
+    "Wed, 21 Oct 2015 07:28:00 GMT",
+];
 
 /// One complete response (or broken framing).
 fn gen_response(r: &mut Rng, tpl: &[Value]) -> (u16, Vec<u8>) {
@@ -287,7 +309,8 @@ struct Server {
 
 /// What a retry or a token refresh after the generated reply gets: a status no call expects (418), so
 /// the error it ends with is recognisable.
-const DEFAULT_REPLY: &[u8] = b"HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+const DEFAULT_REPLY: &[u8] =
+    b"HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
 
 fn serve(l: TcpListener, s: Arc<Server>) {
     for c in l.incoming() {
@@ -363,7 +386,9 @@ fn kind_fits(status: u16, e: &Error, auth: bool, sent: usize) -> bool {
     match status {
         0 => false,
         200..=299 => false,
-        400 => matches!(k, BadRequest | AuthorizationPending | SlowDown | CodeExpired | InvalidClient | PairingRequired),
+        400 => {
+            matches!(k, BadRequest | AuthorizationPending | SlowDown | CodeExpired | InvalidClient | PairingRequired)
+        }
         // 401: refresh once (which gets the server's default 503), or pairing required
         401 => matches!(k, Unauthorized | PairingRequired) || (!auth && k == HttpStatus),
         404 => k == NotFound,
@@ -435,7 +460,11 @@ fn rand_url(r: &mut Rng, port: u16) -> String {
         };
         q.push(format!("{k}={v}"));
     }
-    let mut path: String = rand_string(r).chars().filter(|c| !c.is_whitespace() && !c.is_control() && *c != '?' && *c != '#').take(20).collect();
+    let mut path: String = rand_string(r)
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '?' && *c != '#')
+        .take(20)
+        .collect();
     if r.chance(10) {
         path.push(' ');
     }
@@ -524,18 +553,36 @@ fn fuzz_replies_and_urls() {
                     assert!(!t.access_token.is_empty());
                 }),
                 Target::CreateRealtime => client
-                    .create_asset(&AssetParams { name: Some("a.mp4".into()), filetype: "video/mp4".into(), realtime: true, offset: Some(0), ..Default::default() })
+                    .create_asset(&AssetParams {
+                        name: Some("a.mp4".into()),
+                        filetype: "video/mp4".into(),
+                        realtime: true,
+                        offset: Some(0),
+                        ..Default::default()
+                    })
                     .map(|a| assert!(!a.id.is_empty())),
                 Target::CreateBasic => client
-                    .create_asset(&AssetParams { name: Some("a.mov".into()), filetype: "video/quicktime".into(), filesize: Some(12 << 20), ..Default::default() })
+                    .create_asset(&AssetParams {
+                        name: Some("a.mov".into()),
+                        filetype: "video/quicktime".into(),
+                        filesize: Some(12 << 20),
+                        ..Default::default()
+                    })
                     .map(|a| {
                         assert!(!a.id.is_empty());
                         assert!(!a.upload_urls.is_empty());
                     }),
                 Target::RegisterParts => client
-                    .register_parts("4f0c7a52-1d7b-4d8e-9b1e-2f4a5c6d7e8f", &[PartSpec { number: 1, size: 16, is_final: true }], None, Some(16))
+                    .register_parts(
+                        "4f0c7a52-1d7b-4d8e-9b1e-2f4a5c6d7e8f",
+                        &[PartSpec { number: 1, size: 16, is_final: true }],
+                        None,
+                        Some(16),
+                    )
                     .map(|u| assert_eq!(u.len(), 1)),
-                Target::Comment => client.create_comment("4f0c7a52-1d7b-4d8e-9b1e-2f4a5c6d7e8f", "hello", Some(1.0)).map(|_| ()),
+                Target::Comment => {
+                    client.create_comment("4f0c7a52-1d7b-4d8e-9b1e-2f4a5c6d7e8f", "hello", Some(1.0)).map(|_| ())
+                }
                 Target::PutPart => client.put_part(&url, PartBody::Bytes(b"0123456789abcdef"), "video/mp4", None),
             };
             let took = started.elapsed();
@@ -577,14 +624,18 @@ fn fuzz_replies_and_urls() {
             if let Target::PutPart = target {
                 let heads = server.heads.lock().unwrap();
                 for h in heads.iter().skip(heads.len().saturating_sub(sent)) {
-                    if h.contains("transfer-encoding") || h.contains("authorization:") || !h.contains("content-length: 16") {
+                    if h.contains("transfer-encoding")
+                        || h.contains("authorization:")
+                        || !h.contains("content-length: 16")
+                    {
                         return Err(format!("bad PUT request head: {h:?}"));
                     }
                     // a SigV4 URL: exactly what it signs (without X-Amz-SignedHeaders the library sends
                     // what Frame.io's own SDK sends: Content-Type and x-amz-acl)
                     let lurl = url.to_ascii_lowercase();
                     let query = lurl.split_once('?').map_or("", |q| q.1).split('#').next().unwrap_or("");
-                    for line in h.lines().filter(|l| l.starts_with("x-amz-") && query.contains("x-amz-signedheaders=")) {
+                    for line in h.lines().filter(|l| l.starts_with("x-amz-") && query.contains("x-amz-signedheaders="))
+                    {
                         if !lurl.contains(line.split(':').next().unwrap()) {
                             return Err(format!("unsigned {line:?} sent for {url:?}"));
                         }
@@ -598,7 +649,10 @@ fn fuzz_replies_and_urls() {
             Ok(Err(m)) => Some(m),
             Err(p) => Some(format!(
                 "panic: {}",
-                p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
             )),
         };
         if let Some(m) = verdict {
@@ -626,12 +680,19 @@ fn fuzz_replies_and_urls() {
 #[test]
 fn regressions() {
     let client = Client::new(
-        Config::new("unit-fuzz", "fuzz-secret").with_base_url("http://127.0.0.1:9").with_allow_http(true).with_client_version("1.2.3"),
+        Config::new("unit-fuzz", "fuzz-secret")
+            .with_base_url("http://127.0.0.1:9")
+            .with_allow_http(true)
+            .with_client_version("1.2.3"),
     )
     .unwrap();
     // A '%' followed by a multi-byte character in X-Amz-SignedHeaders used to panic in percent_decode
     // (FIO_ERR_PANIC and a poisoned handle through the C API). Now: refused, nothing sent.
-    for url in ["http://127.0.0.1:9/x?X-Amz-SignedHeaders=9+%\u{e9}", "http://127.0.0.1:9/x?X-Amz-SignedHeaders=%\u{1F600}", "http://127.0.0.1:9/x?%\u{e9}=1"] {
+    for url in [
+        "http://127.0.0.1:9/x?X-Amz-SignedHeaders=9+%\u{e9}",
+        "http://127.0.0.1:9/x?X-Amz-SignedHeaders=%\u{1F600}",
+        "http://127.0.0.1:9/x?%\u{e9}=1",
+    ] {
         let r = catch_unwind(AssertUnwindSafe(|| client.put_part(url, PartBody::Bytes(b"x"), "video/mp4", None)));
         let r = r.unwrap_or_else(|_| panic!("put_part panicked on {url:?}"));
         if let Err(e) = r {
@@ -660,15 +721,32 @@ fn echoed_urls_are_scrubbed_from_messages() {
     client.set_tokens(Tokens::new("at", "rt", 0));
     let echo = "https://bucket.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=deadbeef";
     let reply = |status: u16, ct: &str, body: String| {
-        format!("HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+        format!(
+            "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
     };
-    server.queue.lock().unwrap().push_back(reply(400, "application/xml", format!("<Error><Code>{echo}</Code><Message>bad {echo}</Message></Error>")));
-    let e = client.put_part(&format!("http://127.0.0.1:{port}/c2c/k?X-Amz-SignedHeaders=host"), PartBody::Bytes(b"x"), "video/mp4", None).unwrap_err();
+    server.queue.lock().unwrap().push_back(reply(
+        400,
+        "application/xml",
+        format!("<Error><Code>{echo}</Code><Message>bad {echo}</Message></Error>"),
+    ));
+    let e = client
+        .put_part(
+            &format!("http://127.0.0.1:{port}/c2c/k?X-Amz-SignedHeaders=host"),
+            PartBody::Bytes(b"x"),
+            "video/mp4",
+            None,
+        )
+        .unwrap_err();
     assert!(!format!("{e} {e:?}").contains("deadbeef"), "{e:?}");
     server.queue.lock().unwrap().push_back(reply(
         502,
         "application/json",
-        format!("{{\"code\":502,\"errors\":[{{\"title\":\"{echo}\",\"detail\":\"upstream {echo}\"}}],\"message\":\"x\"}}"),
+        format!(
+            "{{\"code\":502,\"errors\":[{{\"title\":\"{echo}\",\"detail\":\"upstream {echo}\"}}],\"message\":\"x\"}}"
+        ),
     ));
     let e = client.device_info().unwrap_err();
     assert!(!format!("{e} {e:?}").contains("deadbeef"), "{e:?}");
@@ -687,10 +765,22 @@ impl frameio_c2c::upload::Transport for DeadTransport {
     fn create_basic_asset(&self, _: &frameio_c2c::upload::AssetSpec, _: u64) -> Result<(String, Vec<String>), Error> {
         Err(Error::new(ErrorKind::NotFound, "test: no network"))
     }
-    fn register_parts(&self, _: &str, _: &[frameio_c2c::upload::PartReq], _: Option<&str>, _: Option<u64>) -> Result<Vec<String>, Error> {
+    fn register_parts(
+        &self,
+        _: &str,
+        _: &[frameio_c2c::upload::PartReq],
+        _: Option<&str>,
+        _: Option<u64>,
+    ) -> Result<Vec<String>, Error> {
         Err(Error::new(ErrorKind::NotFound, "test: no network"))
     }
-    fn put_part(&self, _: &str, _: frameio_c2c::upload::Body<'_>, _: &str, _: &dyn Fn(u64) -> bool) -> Result<(), Error> {
+    fn put_part(
+        &self,
+        _: &str,
+        _: frameio_c2c::upload::Body<'_>,
+        _: &str,
+        _: &dyn Fn(u64) -> bool,
+    ) -> Result<(), Error> {
         Err(Error::new(ErrorKind::NotFound, "test: no network"))
     }
 }
@@ -737,7 +827,8 @@ fn fuzz_resume_state_files() {
                 let parts = v["parts"].as_array_mut().unwrap();
                 let i = r.below(parts.len() as u64) as usize;
                 let field = *r.pick(&["size", "offset", "number"]);
-                parts[i][field] = json!(*r.pick(&[0u64, 1, 5 * mb, u64::MAX, u64::MAX - 5 * mb, 1 << 62, u32::MAX as u64]));
+                parts[i][field] =
+                    json!(*r.pick(&[0u64, 1, 5 * mb, u64::MAX, u64::MAX - 5 * mb, 1 << 62, u32::MAX as u64]));
                 if r.chance(50) {
                     parts[i]["is_final"] = json!(true);
                 }
@@ -772,7 +863,11 @@ fn fuzz_resume_state_files() {
             input.truncate(r.below(input.len() as u64) as usize);
         }
         std::fs::write(&state, &input).unwrap();
-        let opts = UploadOptions { retry_deadline: Duration::from_millis(50), retry_backoff: Duration::from_millis(1), ..Default::default() };
+        let opts = UploadOptions {
+            retry_deadline: Duration::from_millis(50),
+            retry_backoff: Duration::from_millis(1),
+            ..Default::default()
+        };
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
             let up = match Upload::resume(Arc::new(DeadTransport), &state, opts) {
                 Ok(up) => Arc::new(up),
@@ -802,7 +897,10 @@ fn fuzz_resume_state_files() {
             Ok(Err(m)) => Some(m),
             Err(p) => Some(format!(
                 "panic: {}",
-                p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
             )),
         };
         if let Some(m) = verdict {
@@ -833,16 +931,27 @@ fn resume_regressions() {
             "final_size": final_size, "parts": parts})
     };
     let cases = [
-        base(Value::Null, json!([{"number": 1, "offset": 0, "size": mb, "is_final": false, "done": true},
-                                  {"number": 2, "offset": mb, "size": u64::MAX, "is_final": true, "done": false}])),
-        base(json!(2 * mb + 1), json!([{"number": 1, "offset": 0, "size": mb, "is_final": false, "done": true},
-                                       {"number": 2, "offset": mb, "size": mb, "is_final": false, "done": true}])),
-        base(json!(mb), json!([{"number": 1, "offset": 0, "size": mb, "is_final": true, "done": true},
-                               {"number": 2, "offset": mb, "size": 1, "is_final": false, "done": false}])),
+        base(
+            Value::Null,
+            json!([{"number": 1, "offset": 0, "size": mb, "is_final": false, "done": true},
+                                  {"number": 2, "offset": mb, "size": u64::MAX, "is_final": true, "done": false}]),
+        ),
+        base(
+            json!(2 * mb + 1),
+            json!([{"number": 1, "offset": 0, "size": mb, "is_final": false, "done": true},
+                                       {"number": 2, "offset": mb, "size": mb, "is_final": false, "done": true}]),
+        ),
+        base(
+            json!(mb),
+            json!([{"number": 1, "offset": 0, "size": mb, "is_final": true, "done": true},
+                               {"number": 2, "offset": mb, "size": 1, "is_final": false, "done": false}]),
+        ),
     ];
     for c in cases {
         std::fs::write(&state, serde_json::to_vec(&c).unwrap()).unwrap();
-        let r = catch_unwind(AssertUnwindSafe(|| Upload::resume(Arc::new(DeadTransport), &state, UploadOptions::default())));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            Upload::resume(Arc::new(DeadTransport), &state, UploadOptions::default())
+        }));
         match r {
             Err(_) => panic!("resume panicked on {c}"),
             Ok(Ok(_)) => panic!("resume accepted {c}"),

@@ -165,7 +165,12 @@ fn no_secret_in_logs_or_error_messages() {
     let tokens_seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let (l2, t2) = (lines.clone(), tokens_seen.clone());
     let mut said = Said::default();
-    let retry = RetryPolicy { max_attempts: 3, base_backoff: Duration::from_millis(30), max_backoff: Duration::from_millis(100), deadline: Some(Duration::from_secs(20)) };
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(30),
+        max_backoff: Duration::from_millis(100),
+        deadline: Some(Duration::from_secs(20)),
+    };
     let base = |secret: &str| {
         Config::new(common::unique("unit"), secret)
             .with_base_url(emu.api.clone())
@@ -216,9 +221,16 @@ fn no_secret_in_logs_or_error_messages() {
         credentials.push(query_value(u, "X-Amz-Credential").expect("credential"));
     };
     let a = client
-        .create_asset(&AssetParams { name: Some("low.mp4".into()), filetype: "video/mp4".into(), realtime: true, offset: Some(0), ..Default::default() })
+        .create_asset(&AssetParams {
+            name: Some("low.mp4".into()),
+            filetype: "video/mp4".into(),
+            realtime: true,
+            offset: Some(0),
+            ..Default::default()
+        })
         .unwrap();
-    let urls = client.register_parts(&a.id, &[PartSpec { number: 1, size: 1000, is_final: true }], None, Some(1000)).unwrap();
+    let urls =
+        client.register_parts(&a.id, &[PartSpec { number: 1, size: 1000, is_final: true }], None, Some(1000)).unwrap();
     note(&urls[0]);
     let sig = query_value(&urls[0], "X-Amz-Signature").unwrap();
     let tampered = urls[0].replace(&sig, &"0".repeat(sig.len()));
@@ -232,7 +244,11 @@ fn no_secret_in_logs_or_error_messages() {
         use frameio_c2c::ffi::client::*;
         use frameio_c2c::ffi::config::*;
         let c = fio_config_new();
-        let (id, sec, base) = (CString::new("unit-c").unwrap(), CString::new(CLIENT_SECRET).unwrap(), CString::new(emu.api.clone()).unwrap());
+        let (id, sec, base) = (
+            CString::new("unit-c").unwrap(),
+            CString::new(CLIENT_SECRET).unwrap(),
+            CString::new(emu.api.clone()).unwrap(),
+        );
         assert_eq!(fio_config_set_client_id(c, id.as_ptr()), 0);
         assert_eq!(fio_config_set_client_secret(c, sec.as_ptr()), 0);
         assert_eq!(fio_config_set_allow_http(c, true), 0);
@@ -241,7 +257,15 @@ fn no_secret_in_logs_or_error_messages() {
         let mut ch = std::ptr::null_mut();
         assert_eq!(fio_client_new(c, &mut ch), 0);
         let body = [7u8; 1000];
-        let st = frameio_c2c::ffi::assets::fio_put_part(ch, curl.as_ptr(), body.as_ptr(), 1000, ct.as_ptr(), None, std::ptr::null_mut());
+        let st = frameio_c2c::ffi::assets::fio_put_part(
+            ch,
+            curl.as_ptr(),
+            body.as_ptr(),
+            1000,
+            ct.as_ptr(),
+            None,
+            std::ptr::null_mut(),
+        );
         assert_eq!(st, 14, "FIO_ERR_URL_EXPIRED");
         said.text.push(c_last_error());
         // pairing with the C client: fails (no approval wanted here), its message too
@@ -256,7 +280,14 @@ fn no_secret_in_logs_or_error_messages() {
     client.put_part(&urls[0], PartBody::Bytes(&[7u8; 1000]), "video/mp4", None).unwrap();
 
     // A basic asset: its Debug form must not print the URLs' signatures.
-    let b = client.create_asset(&AssetParams { name: Some("basic.mov".into()), filetype: "video/quicktime".into(), filesize: Some(12 << 20), ..Default::default() }).unwrap();
+    let b = client
+        .create_asset(&AssetParams {
+            name: Some("basic.mov".into()),
+            filetype: "video/quicktime".into(),
+            filesize: Some(12 << 20),
+            ..Default::default()
+        })
+        .unwrap();
     for u in &b.upload_urls {
         note(u);
     }
@@ -272,9 +303,19 @@ fn no_secret_in_logs_or_error_messages() {
     let path = dir.join("rec.mov");
     let mut f = std::fs::File::create(&path).unwrap();
     let data = common::test_bytes(16 << 20, 41);
-    let spec = AssetSpec { name: Some("rec.mov".into()), filetype: "video/quicktime".into(), offset: Some(0), ..Default::default() };
+    let spec = AssetSpec {
+        name: Some("rec.mov".into()),
+        filetype: "video/quicktime".into(),
+        offset: Some(0),
+        ..Default::default()
+    };
     let state = dir.join("rec.state");
-    let opts = UploadOptions { concurrency: 2, retry_backoff: Duration::from_millis(50), state_file: Some(state.clone()), ..Default::default() };
+    let opts = UploadOptions {
+        concurrency: 2,
+        retry_backoff: Duration::from_millis(50),
+        state_file: Some(state.clone()),
+        ..Default::default()
+    };
     let up = Upload::start(client.clone(), spec.clone(), Source::File(path.clone()), opts).unwrap();
     for (i, c) in data.chunks(1 << 20).enumerate() {
         f.write_all(c).unwrap();
@@ -293,9 +334,22 @@ fn no_secret_in_logs_or_error_messages() {
     said.text.push(format!("{:?}", up.parts()));
     assert_eq!(emu.asset(up.asset_id())["sha256"], common::sha256_hex(&data));
     // A basic upload through the engine, and one that fails on a rejected URL.
-    upload_file(client.clone(), &path, AssetSpec { name: Some("b2.mov".into()), ..spec.clone() }, false, UploadOptions::default()).unwrap();
+    upload_file(
+        client.clone(),
+        &path,
+        AssetSpec { name: Some("b2.mov".into()), ..spec.clone() },
+        false,
+        UploadOptions::default(),
+    )
+    .unwrap();
     emu.fault(json!({"target": "s3", "method": "PUT", "count": 100, "status": 403, "body": "<Error><Code>SignatureDoesNotMatch</Code></Error>"}));
-    let r = upload_file(client.clone(), &path, AssetSpec { name: Some("b3.mov".into()), ..spec.clone() }, false, UploadOptions::default());
+    let r = upload_file(
+        client.clone(),
+        &path,
+        AssetSpec { name: Some("b3.mov".into()), ..spec.clone() },
+        false,
+        UploadOptions::default(),
+    );
     said.result(&r);
     emu.clear_faults();
 
@@ -310,7 +364,12 @@ fn no_secret_in_logs_or_error_messages() {
     // Revoke, then calls without tokens.
     client.revoke().unwrap();
     said.result(&client.device_info());
-    said.result(&client.create_asset(&AssetParams { name: Some("x.mp4".into()), filetype: "video/mp4".into(), realtime: true, ..Default::default() }));
+    said.result(&client.create_asset(&AssetParams {
+        name: Some("x.mp4".into()),
+        filetype: "video/mp4".into(),
+        realtime: true,
+        ..Default::default()
+    }));
     std::fs::remove_dir_all(&dir).ok();
 
     // ----- the search
@@ -378,7 +437,10 @@ fn secrets_are_wiped_when_freed() {
     let _g = WIPE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     plant(&[WIPE_SECRET, WIPE_ACCESS, WIPE_REFRESH]);
     {
-        let cfg = Config::new("unit-wipe", WIPE_SECRET).with_allow_http(true).with_base_url("http://127.0.0.1:9").with_client_version("1.2.3");
+        let cfg = Config::new("unit-wipe", WIPE_SECRET)
+            .with_allow_http(true)
+            .with_base_url("http://127.0.0.1:9")
+            .with_client_version("1.2.3");
         let cfg2 = cfg.clone();
         let client = Client::new(cfg2).unwrap();
         client.set_tokens(Tokens::new(WIPE_ACCESS, WIPE_REFRESH, 0));
@@ -430,7 +492,10 @@ fn secrets_are_wiped_when_freed() {
 fn transient_copies_during_a_real_exchange() {
     let _g = WIPE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let emu = Emulator::builder().args(&["--client-secret", WIPE_SECRET]).start();
-    let cfg = Config::new(common::unique("unit"), WIPE_SECRET).with_base_url(emu.api.clone()).with_allow_http(true).with_client_version("1.2.3");
+    let cfg = Config::new(common::unique("unit"), WIPE_SECRET)
+        .with_base_url(emu.api.clone())
+        .with_allow_http(true)
+        .with_client_version("1.2.3");
     plant(&[WIPE_SECRET]);
     let client = Client::new(cfg).unwrap();
     emu.pair(&client);

@@ -16,13 +16,20 @@ use frameio_c2c::{AssetParams, Client, ErrorKind, PartBody, PartSpec, RetryPolic
 use serde_json::json;
 
 fn rt_params() -> AssetParams {
-    AssetParams { name: Some("slow.mp4".into()), filetype: "video/mp4".into(), realtime: true, offset: Some(0), ..Default::default() }
+    AssetParams {
+        name: Some("slow.mp4".into()),
+        filetype: "video/mp4".into(),
+        realtime: true,
+        offset: Some(0),
+        ..Default::default()
+    }
 }
 
 /// One registered final part of `len` bytes: (asset id, presigned URL).
 fn one_part(client: &Client, len: u64) -> (String, String) {
     let a = client.create_asset(&rt_params()).unwrap();
-    let urls = client.register_parts(&a.id, &[PartSpec { number: 1, size: len, is_final: true }], None, Some(len)).unwrap();
+    let urls =
+        client.register_parts(&a.id, &[PartSpec { number: 1, size: len, is_final: true }], None, Some(len)).unwrap();
     (a.id, urls[0].clone())
 }
 
@@ -159,7 +166,9 @@ fn slow_but_moving_part_succeeds() {
         true
     };
     let t0 = Instant::now();
-    client.put_part(&url, PartBody::Bytes(&data), "video/mp4", Some(&hook)).unwrap_or_else(|e| panic!("slow part failed: {e}"));
+    client
+        .put_part(&url, PartBody::Bytes(&data), "video/mp4", Some(&hook))
+        .unwrap_or_else(|e| panic!("slow part failed: {e}"));
     let took = t0.elapsed();
     let through = proxy.forwarded.load(Ordering::Relaxed) - before;
     let rate = through as f64 / took.as_secs_f64();
@@ -175,7 +184,10 @@ fn slow_but_moving_part_succeeds() {
     );
     assert!(took >= Duration::from_secs(15), "the link was not slow: {took:?}");
     let writing = h.last().unwrap().duration_since(h[0]);
-    assert!(writing >= Duration::from_secs(2), "the writes never blocked ({writing:?}): the test did not exercise the stall timer");
+    assert!(
+        writing >= Duration::from_secs(2),
+        "the writes never blocked ({writing:?}): the test did not exercise the stall timer"
+    );
     assert!(rate < 1.2 * RATE as f64, "the proxy throttles to 256 KiB/s, measured {rate:.0} B/s");
     let puts = emu.requests().into_iter().filter(|r| r["port"] == "s3").count();
     assert_eq!(puts, 1, "one attempt, no retry");
@@ -289,7 +301,10 @@ fn server_that_never_accepts_fails_within_the_connect_timeout() {
         assert!(e.is_retryable());
         let per = CONNECT * attempts;
         assert!(took >= per - Duration::from_millis(50), "gave up after {took:?}, before the connect timeout");
-        assert!(took <= per + Duration::from_millis(200) * attempts + Duration::from_millis(700), "{took:?} for {attempts} x {CONNECT:?}");
+        assert!(
+            took <= per + Duration::from_millis(200) * attempts + Duration::from_millis(700),
+            "{took:?} for {attempts} x {CONNECT:?}"
+        );
     }
     drop(held);
     drop(listener);
@@ -316,6 +331,8 @@ fn response_timeout_does_not_count_queued_bytes() {
     let len = 1024 * 1024u64;
     let data = test_bytes(len as usize, 23);
     let (id, url) = one_part(&client, len);
-    client.put_part(&url, PartBody::Bytes(&data), "video/mp4", None).unwrap_or_else(|e| panic!("a moving part failed: {e}"));
+    client
+        .put_part(&url, PartBody::Bytes(&data), "video/mp4", None)
+        .unwrap_or_else(|e| panic!("a moving part failed: {e}"));
     assert_eq!(emu.asset(&id)["sha256"], sha256_hex(&data));
 }

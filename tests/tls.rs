@@ -19,14 +19,24 @@ fn tls_emulator() -> Emulator {
 
 /// A config for `emu` with HTTPS only and no extra CA.
 fn strict_config(emu: &Emulator) -> Config {
-    Config::new(common::unique("unit"), SECRET)
-        .with_base_url(emu.api.clone())
-        .with_client_version("1.2.3")
-        .with_retry(RetryPolicy { max_attempts: 3, base_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(100), deadline: Some(Duration::from_secs(10)) })
+    Config::new(common::unique("unit"), SECRET).with_base_url(emu.api.clone()).with_client_version("1.2.3").with_retry(
+        RetryPolicy {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(100),
+            deadline: Some(Duration::from_secs(10)),
+        },
+    )
 }
 
 fn rt_params() -> AssetParams {
-    AssetParams { name: Some("tls.mp4".into()), filetype: "video/mp4".into(), realtime: true, offset: Some(0), ..Default::default() }
+    AssetParams {
+        name: Some("tls.mp4".into()),
+        filetype: "video/mp4".into(),
+        realtime: true,
+        offset: Some(0),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -67,7 +77,12 @@ fn with_the_ca_pairing_and_upload_work() {
     let data = test_bytes(3 * 1024 * 1024 + 7, 31);
     let a = client.create_asset(&rt_params()).unwrap();
     let urls = client
-        .register_parts(&a.id, &[PartSpec { number: 1, size: data.len() as u64, is_final: true }], None, Some(data.len() as u64))
+        .register_parts(
+            &a.id,
+            &[PartSpec { number: 1, size: data.len() as u64, is_final: true }],
+            None,
+            Some(data.len() as u64),
+        )
         .unwrap();
     assert!(urls[0].starts_with("https://"), "presigned URLs are HTTPS too");
     client.put_part(&urls[0], PartBody::Bytes(&data), "video/mp4", None).unwrap();
@@ -79,16 +94,24 @@ fn with_the_ca_pairing_and_upload_work() {
 #[test]
 fn plain_http_is_refused_unless_allowed() {
     // Base URL: refused when the client is built, before any network access.
-    let e = Client::new(Config::new("unit", SECRET).with_base_url("http://127.0.0.1:9").with_client_version("1.2.3")).unwrap_err();
+    let e = Client::new(Config::new("unit", SECRET).with_base_url("http://127.0.0.1:9").with_client_version("1.2.3"))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
     assert!(e.message.contains("http://"), "{e}");
-    assert!(Client::new(Config::new("unit", SECRET).with_base_url("http://127.0.0.1:9").with_client_version("1.2.3").with_allow_http(true)).is_ok());
+    assert!(Client::new(
+        Config::new("unit", SECRET)
+            .with_base_url("http://127.0.0.1:9")
+            .with_client_version("1.2.3")
+            .with_allow_http(true)
+    )
+    .is_ok());
 
     // Upload URLs: an HTTPS-only client refuses a plain http:// presigned URL and sends nothing.
     let plain = Emulator::start();
     let allowed = plain.paired_client();
     let a = allowed.create_asset(&rt_params()).unwrap();
-    let urls = allowed.register_parts(&a.id, &[PartSpec { number: 1, size: 10, is_final: true }], None, Some(10)).unwrap();
+    let urls =
+        allowed.register_parts(&a.id, &[PartSpec { number: 1, size: 10, is_final: true }], None, Some(10)).unwrap();
     assert!(urls[0].starts_with("http://"));
     let tls = tls_emulator();
     let pem = std::fs::read(tls.ca_cert.as_ref().unwrap()).unwrap();
