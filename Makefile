@@ -29,6 +29,7 @@ test: setup emulator
 	$(MAKE) test-rust
 	$(MAKE) test-c
 	$(MAKE) test-upload-c
+	$(MAKE) test-abuse
 	$(MAKE) test-python
 	$(MAKE) test-install
 
