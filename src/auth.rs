@@ -202,7 +202,11 @@ impl Client {
                 return Err(e);
             }
         };
-        let new = Tokens::from_response(&r, "POST /v2/auth/token (refresh)")?;
+        let mut new = Tokens::from_response(&r, "POST /v2/auth/token (refresh)")?;
+        if new.refresh_token.is_empty() {
+            // not rotated (RFC 6749 section 6): the one we have stays valid
+            new.refresh_token = tokens.refresh_token.clone();
+        }
         self.publish_tokens(new);
         self.log(LogLevel::Info, || "access token refreshed".to_string());
         Ok(())

@@ -84,3 +84,20 @@ fn token_without_refresh_token_is_used_until_it_expires() {
     assert!(t.expires_at > unix_now(), "a valid access token");
     client.device_info().expect("device_info with a valid access token inside the refresh margin");
 }
+
+/// RFC 6749 section 6: a refresh reply may omit `refresh_token` (the server did not rotate it); the client
+/// then keeps the one it has. Dropping it un-paired the device once the new access token expired.
+#[test]
+fn refresh_reply_without_refresh_token_keeps_the_old_one() {
+    let emu = Emulator::start();
+    let client = emu.paired_client();
+    let old = client.tokens().unwrap();
+    assert!(!old.refresh_token.is_empty());
+    emu.fault(json!({"target": "api", "path_prefix": "/v2/auth/token", "count": 1, "status": 200,
+        "headers": {"content-type": "application/json"},
+        "body": r#"{"access_token":"at-new","expires_in":28800,"token_type":"Bearer"}"#}));
+    client.refresh().unwrap();
+    let t = client.tokens().unwrap();
+    assert_eq!(t.access_token.expose(), "at-new");
+    assert_eq!(t.refresh_token.expose(), old.refresh_token.expose(), "the refresh token was dropped");
+}
