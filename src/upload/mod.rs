@@ -43,6 +43,9 @@ pub use transport::{AssetSpec, Body, PartReq, Transport};
 use state::{PartState as SavedPart, SavedUpload, STATE_VERSION};
 use throttle::Throttle;
 
+/// How often one part's registration may come back garbled (HTML, cut-off JSON) before the upload fails.
+const MAX_GARBLED_REGISTRATIONS: u32 = 3;
+
 /// A snapshot for the progress callback and [`Upload::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
@@ -299,7 +302,7 @@ impl Upload {
                 last_error: None,
                 ready: is_file,
                 from_state: true,
-                sample: None,
+                sample: p.sample,
             });
         }
         let end = parts.last().map(|p| p.offset + p.size).unwrap_or(0);
@@ -316,6 +319,23 @@ impl Upload {
                         "file is {len} bytes, shorter than the {end} bytes already planned: it must grow append-only"
                     ),
                 ));
+            }
+            // the file must still be the recording the uploaded parts came from, not a new clip recorded
+            // under the same name after the restart (its bytes would be mixed into this asset)
+            for p in parts.iter().filter(|p| p.status == PartStatus::Done) {
+                let Some(sample) = p.sample else { continue };
+                if fingerprint(file.as_ref().unwrap(), p.offset, p.size).map_err(io_err)? != sample {
+                    return Err(err(
+                        ErrorKind::Io,
+                        format!(
+                            "part {} (bytes {}..{}) of the file differs from what was uploaded: the file is not \
+                             the recording this state belongs to; the asset is left incomplete",
+                            p.number,
+                            p.offset,
+                            p.offset + p.size
+                        ),
+                    ));
+                }
             }
             inner.available = len;
             inner.cut_offset = end;
@@ -756,16 +776,14 @@ fn open_source(source: &Source) -> Result<(Option<PathBuf>, Option<File>)> {
 
 /// A fingerprint of a file range: its first 64 KiB and last 4 KiB (where headers get rewritten).
 fn fingerprint(f: &File, offset: u64, size: u64) -> std::io::Result<u64> {
-    use std::hash::Hasher;
     use std::os::unix::fs::FileExt;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
     let head = size.min(64 * 1024);
     let tail = size.saturating_sub(head).min(4096);
     let mut buf = vec![0u8; (head + tail) as usize];
     f.read_exact_at(&mut buf[..head as usize], offset)?;
     f.read_exact_at(&mut buf[head as usize..], offset + size - tail)?;
-    h.write(&buf);
-    Ok(h.finish())
+    // FNV-1a: the same value in every process and Rust version (it is saved in the state file)
+    Ok(buf.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)))
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -960,6 +978,7 @@ impl Shared {
                         size: p.size,
                         is_final: p.is_final,
                         done: p.status == PartStatus::Done,
+                        sample: p.sample,
                     })
                     .collect(),
             }
@@ -1126,36 +1145,41 @@ impl Shared {
         let mut backoff = self.retry_backoff;
         let mut failing_since: Option<Instant> = None;
         let mut consecutive_403 = 0u32;
+        let mut garbled_registrations = 0u32;
         loop {
             if self.cancelled() {
                 return Err(err(ErrorKind::Cancelled, "upload cancelled"));
             }
-            let res = self.url_for(number).and_then(|url| {
-                self.lock().parts[idx].attempts += 1;
-                let sent = AtomicU64::new(0);
-                let hook = |n: u64| -> bool {
-                    if self.cancelled() {
-                        return false;
-                    }
-                    let wait = self.throttle.take(n);
-                    if !wait.is_zero() && !self.sleep(wait) {
-                        return false;
-                    }
-                    // the client may replay the body inside (its own retries): count each byte once
-                    let before = sent.fetch_add(n, Ordering::SeqCst);
-                    let add = (before + n).min(size).saturating_sub(before.min(size));
-                    self.bytes_in_flight.fetch_add(add, Ordering::SeqCst);
-                    true
-                };
-                let b = match (&body, &self.file) {
-                    (Some((v, start)), _) => Body::Bytes(&v[*start..*start + size as usize]),
-                    (None, Some(f)) => Body::File { file: f, offset, len: size },
-                    (None, None) => return Err(err(ErrorKind::WrongState, "part has no bytes")),
-                };
-                let r = self.transport.put_part(&url, b, &self.asset.filetype, &hook);
-                self.bytes_in_flight.fetch_sub(sent.load(Ordering::SeqCst).min(size), Ordering::SeqCst);
-                r
-            });
+            let mut registration_garbled = false;
+            let res = self
+                .url_for(number)
+                .inspect_err(|e| registration_garbled = e.kind == ErrorKind::Protocol)
+                .and_then(|url| {
+                    self.lock().parts[idx].attempts += 1;
+                    let sent = AtomicU64::new(0);
+                    let hook = |n: u64| -> bool {
+                        if self.cancelled() {
+                            return false;
+                        }
+                        let wait = self.throttle.take(n);
+                        if !wait.is_zero() && !self.sleep(wait) {
+                            return false;
+                        }
+                        // the client may replay the body inside (its own retries): count each byte once
+                        let before = sent.fetch_add(n, Ordering::SeqCst);
+                        let add = (before + n).min(size).saturating_sub(before.min(size));
+                        self.bytes_in_flight.fetch_add(add, Ordering::SeqCst);
+                        true
+                    };
+                    let b = match (&body, &self.file) {
+                        (Some((v, start)), _) => Body::Bytes(&v[*start..*start + size as usize]),
+                        (None, Some(f)) => Body::File { file: f, offset, len: size },
+                        (None, None) => return Err(err(ErrorKind::WrongState, "part has no bytes")),
+                    };
+                    let r = self.transport.put_part(&url, b, &self.asset.filetype, &hook);
+                    self.bytes_in_flight.fetch_sub(sent.load(Ordering::SeqCst).min(size), Ordering::SeqCst);
+                    r
+                });
             let e = match res {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
@@ -1173,7 +1197,11 @@ impl Shared {
                 self.lock().parts[idx].url = None;
                 continue;
             }
-            if !e.is_retryable() {
+            // A garbled answer to a registration (an HTML page from a proxy, cut-off JSON) is a lost
+            // response, and registering the same part again is allowed (c2c-api.md 14.2): try a few times.
+            let retry_garbled = registration_garbled && garbled_registrations < MAX_GARBLED_REGISTRATIONS;
+            garbled_registrations += u32::from(registration_garbled);
+            if !e.is_retryable() && !retry_garbled {
                 let mut e = e;
                 let (resumed, others_done) = {
                     let g = self.lock();

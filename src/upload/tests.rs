@@ -673,3 +673,33 @@ fn throughput_counts_a_part_sent_between_two_ticks() {
     assert!(up.stats().throughput_bps > 0.0, "a fast link showed 0 B/s: {:?}", up.stats());
     assert_eq!(m.complete_bytes().unwrap(), d);
 }
+
+#[test]
+fn garbled_registration_answer_is_registered_again() {
+    // The first answer for part 2 is garbled (a proxy's HTML page): a lost response, per 14.2.
+    let m = Arc::new(Mock {
+        reg_fault: Some(Box::new(|n, c| if n == 2 && c == 1 { Some(e(ErrorKind::Protocol)) } else { None })),
+        ..Default::default()
+    });
+    let d = data(16 * MIB, 23);
+    let up = Upload::start(m.clone(), spec(), Source::Bytes, fast_opts()).unwrap();
+    push_all(&up, &d);
+    up.finish().unwrap();
+    assert_eq!(m.complete_bytes().unwrap(), d);
+    assert_eq!(*m.s.lock().unwrap().regs.get(&2).unwrap(), 2);
+}
+
+#[test]
+fn registration_that_stays_garbled_fails_with_protocol() {
+    let m = Arc::new(Mock {
+        reg_fault: Some(Box::new(|n, _| if n == 2 { Some(e(ErrorKind::Protocol)) } else { None })),
+        ..Default::default()
+    });
+    let d = data(16 * MIB, 24);
+    let up = Upload::start(m.clone(), spec(), Source::Bytes, fast_opts()).unwrap();
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| push_all(&up, &d)));
+    let e = up.finish().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Protocol);
+    assert_eq!(*m.s.lock().unwrap().regs.get(&2).unwrap(), 1 + MAX_GARBLED_REGISTRATIONS as usize);
+    assert!(m.complete_bytes().is_none());
+}
