@@ -207,3 +207,43 @@ fn drop_after_cancel_does_not_wait_out_a_registration_retry_after() {
     drop(up);
     assert!(t.elapsed() < Duration::from_secs(3), "dropping a cancelled upload took {:?}", t.elapsed());
 }
+
+/// A file source is resumed against the file named in the state. If that file is no longer the
+/// recording the uploaded parts came from (the camera recorded a new clip under the same name after
+/// the restart), resuming must not complete an asset that mixes the old parts with the new file.
+#[test]
+fn resume_against_a_replaced_file_does_not_mix_recordings() {
+    let emu = Emulator::start();
+    let client = Arc::new(emu.paired_client());
+    let dir = common::temp_dir("fio-review-replaced");
+    let path = dir.join("CLIP0001.MP4");
+    let state = dir.join("state.json");
+    std::fs::write(&path, common::test_bytes((12 * MIB) as usize, 6)).unwrap();
+    let opts = UploadOptions { state_file: Some(state.clone()), ..Default::default() };
+    let up = Upload::start(client.clone(), spec("clip.mp4"), Source::File(path.clone()), opts).unwrap();
+    up.file_grew(12 * MIB).unwrap(); // parts 1 and 2 (5 MiB each) go out
+    let started = Instant::now();
+    while up.stats().parts_done < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "parts 1-2 not uploaded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id = up.asset_id().to_string();
+    drop(up); // power cut
+
+    // after the restart, a new recording under the same name
+    let new = common::test_bytes((14 * MIB) as usize, 7);
+    std::fs::write(&path, &new).unwrap();
+    let r = Upload::resume(client, &state, UploadOptions::default()).and_then(|up| up.finish());
+    match r {
+        Err(e) => assert_eq!(e.kind, ErrorKind::Io, "{e}"),
+        Ok(_) => {
+            let a = emu.asset(&id);
+            assert_eq!(
+                a["sha256"].as_str().unwrap(),
+                common::sha256_hex(&new),
+                "the asset completed with parts of two different recordings"
+            );
+        }
+    }
+    assert_ne!(emu.asset(&id)["state"], "uploaded");
+}

@@ -19,6 +19,9 @@ pub struct PartState {
     pub size: u64,
     pub is_final: bool,
     pub done: bool,
+    /// File source: fingerprint of the part's bytes once uploaded; resume checks the file still has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,11 +125,11 @@ mod tests {
             path: Some("/tmp/x.mp4".into()),
             plan: PlanConfig::default().into(),
             final_size: None,
-            parts: vec![PartState { number: 1, offset: 0, size: 10, is_final: false, done: true }],
+            parts: vec![PartState { number: 1, offset: 0, size: 10, is_final: false, done: true, sample: None }],
         };
         s.save(&p).unwrap();
         assert_eq!(SavedUpload::load(&p).unwrap(), s);
-        s.parts.push(PartState { number: 2, offset: 10, size: 3, is_final: true, done: false });
+        s.parts.push(PartState { number: 2, offset: 10, size: 3, is_final: true, done: false, sample: None });
         s.final_size = Some(13);
         s.save(&p).unwrap();
         assert_eq!(SavedUpload::load(&p).unwrap(), s);
