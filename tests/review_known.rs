@@ -1,5 +1,4 @@
-//! Review findings not fixed (a design decision is needed), kept as ignored reproductions:
-//! `cargo test --test review_known -- --ignored` shows each one failing.
+//! Review findings where the C2C API leaves no clean fix: the library's answer is pinned down here.
 
 mod common;
 use common::Emulator;
@@ -82,15 +81,13 @@ fn lossy_proxy(needle: &'static str) -> String {
 }
 
 /// The 200 of the last part's PUT is lost (the connection drops after S3 answered): the emulator has
-/// already completed the asset, byte-identical, but `finish` fails. The PUT is retried, S3 refuses
-/// the completed upload (403 here; real S3 says 404 NoSuchUpload), the part is registered again, and
-/// that is refused with 400 "already complete": FIO_ERR_BAD_REQUEST for an asset that is complete.
-/// Firmware that retries failed clips then uploads a duplicate. Claiming success from a 400 would lean
-/// on c2c-api.md 14.2 for data safety, which 14 forbids; the C2C API has no call to ask whether an
-/// asset is complete. At least a distinct status or message ("may already be complete", as for the
-/// resume case) is needed.
+/// already completed the asset, byte-identical. The PUT is retried, S3 refuses the completed upload
+/// (403 here; real S3 says 404 NoSuchUpload), the part is registered again, and that is refused with 400
+/// "already complete". Claiming success from that 400 would lean on c2c-api.md 14.2 for data safety,
+/// which section 14 forbids, and the C2C API has no call to ask whether an asset is complete: so finish
+/// fails with FIO_ERR_BAD_REQUEST and a message saying the asset may already be complete, so firmware
+/// does not blindly upload a duplicate.
 #[test]
-#[ignore = "known: a lost 200 on the completing PUT is reported as FIO_ERR_BAD_REQUEST (see the doc comment)"]
 fn lost_200_on_the_last_part() {
     let emu = Emulator::start();
     let proxy = lossy_proxy("partNumber=1");
@@ -107,5 +104,8 @@ fn lost_200_on_the_last_part() {
     up.write(&common::test_bytes(1 << 20, 9)).unwrap();
     let r = up.finish();
     assert_eq!(emu.asset(up.asset_id())["state"], "uploaded", "the asset is complete");
-    r.expect("finish of an asset that is complete");
+    // Still an error (nothing can confirm completion), but one that says the clip may be complete.
+    let e = r.expect_err("finish cannot confirm the asset");
+    assert_eq!(e.kind, frameio_c2c::ErrorKind::BadRequest);
+    assert!(e.message.contains("may already be complete"), "{}", e.message);
 }

@@ -1203,16 +1203,22 @@ impl Shared {
             garbled_registrations += u32::from(registration_garbled);
             if !e.is_retryable() && !retry_garbled {
                 let mut e = e;
-                let (resumed, others_done) = {
+                let (resumed, sent_before, others_done) = {
                     let g = self.lock();
                     let p = &g.parts[idx];
                     let others = g.parts.iter().filter(|q| q.number != number).all(|q| q.status == PartStatus::Done);
-                    (p.from_state && p.attempts == 0, others && g.final_size.is_some())
+                    (p.from_state && p.attempts == 0, p.attempts > 0, others && g.final_size.is_some())
                 };
-                if e.kind == ErrorKind::BadRequest && resumed && others_done {
+                // The C2C API cannot say whether an asset is complete, so this stays an error, but one that
+                // tells firmware not to upload the clip again blindly.
+                if e.kind == ErrorKind::BadRequest && others_done && (resumed || sent_before) {
+                    let why = if resumed {
+                        "if the process stopped right after uploading it"
+                    } else {
+                        "the answer to an earlier upload of this part was lost"
+                    };
                     e.message = format!(
-                        "{} (registering this part again was refused; if the process stopped right after \
-                         uploading it, the asset may already be complete)",
+                        "{} (registering this part again was refused; {why}, so the asset may already be complete)",
                         e.message
                     );
                 }
