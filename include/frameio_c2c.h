@@ -786,9 +786,10 @@ fio_status fio_pairing_poll(const struct fio_client *client, const struct fio_pa
 
 /**
  * Poll until paired (FIO_OK; tokens installed), the code expires (FIO_ERR_CODE_EXPIRED), or
- * fio_pairing_cancel is called from another thread (FIO_ERR_CANCELLED, within about 20 ms). Honours the
- * interval and slow_down; transient network errors are logged and polling goes on. Blocks the calling
- * thread.
+ * fio_pairing_cancel is called from another thread (FIO_ERR_CANCELLED: within about 20 ms between polls;
+ * a poll already on the wire is not interrupted, so while the server is slow to answer it, up to the
+ * request timeout of fio_config_set_timeouts, 30 s by default). Honours the interval and slow_down;
+ * transient network errors are logged and polling goes on. Blocks the calling thread.
  */
 fio_status fio_pairing_wait(const struct fio_client *client, const struct fio_pairing *pairing);
 

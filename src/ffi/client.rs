@@ -231,9 +231,10 @@ pub unsafe extern "C" fn fio_pairing_poll(client: *const fio_client, pairing: *c
 }
 
 /// Poll until paired (FIO_OK; tokens installed), the code expires (FIO_ERR_CODE_EXPIRED), or
-/// fio_pairing_cancel is called from another thread (FIO_ERR_CANCELLED, within about 20 ms). Honours the
-/// interval and slow_down; transient network errors are logged and polling goes on. Blocks the calling
-/// thread.
+/// fio_pairing_cancel is called from another thread (FIO_ERR_CANCELLED: within about 20 ms between polls;
+/// a poll already on the wire is not interrupted, so while the server is slow to answer it, up to the
+/// request timeout of fio_config_set_timeouts, 30 s by default). Honours the interval and slow_down;
+/// transient network errors are logged and polling goes on. Blocks the calling thread.
 #[no_mangle]
 pub unsafe extern "C" fn fio_pairing_wait(client: *const fio_client, pairing: *const fio_pairing) -> fio_status {
     with_client(client, |c| {
