@@ -38,7 +38,9 @@ impl std::fmt::Debug for PartBody<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PartBody::Bytes(b) => write!(f, "PartBody::Bytes({} bytes)", b.len()),
-            PartBody::File { offset, len, .. } => write!(f, "PartBody::File {{ offset: {offset}, len: {len} }}"),
+            PartBody::File { offset, len, .. } => {
+                write!(f, "PartBody::File {{ offset: {offset}, len: {len} }}")
+            }
         }
     }
 }
@@ -77,7 +79,11 @@ pub(crate) fn signed_headers(url: &str) -> Result<SignedHeaders> {
     let query = query.split('#').next().unwrap_or("");
     let value = query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        if percent_decode(k).eq_ignore_ascii_case("X-Amz-SignedHeaders") { Some(percent_decode(v)) } else { None }
+        if percent_decode(k).eq_ignore_ascii_case("X-Amz-SignedHeaders") {
+            Some(percent_decode(v))
+        } else {
+            None
+        }
     });
     let Some(value) = value else {
         return Ok(SignedHeaders { content_type: true, acl: true });
@@ -115,7 +121,8 @@ impl Read for ExactReader<'_, '_> {
         if self.pos >= len || buf.is_empty() {
             return Ok(0);
         }
-        let want = ((len - self.pos) as usize).min(buf.len());
+        // min in u64 first: on 32-bit targets a remainder of 4 GiB would truncate to 0 (a false "short file")
+        let want = (len - self.pos).min(buf.len() as u64) as usize;
         let n = match self.body {
             PartBody::Bytes(b) => {
                 let start = self.pos as usize;
@@ -126,7 +133,10 @@ impl Read for ExactReader<'_, '_> {
                 match file.read_at(&mut buf[..want], offset + self.pos) {
                     Ok(0) => {
                         self.short.set(true);
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file ended before the part's length"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file ended before the part's length",
+                        ));
                     }
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -154,7 +164,13 @@ impl Client {
     /// aborts with `Cancelled`. Transient failures (reset, timeout, 5xx, 429, SlowDown, RequestTimeout,
     /// stale pooled connection) are retried per the policy, replaying the body from its start; S3 403
     /// returns `UrlExpired` at once (register the part again for a fresh URL).
-    pub fn put_part(&self, url: &str, body: PartBody<'_>, content_type: &str, hook: Option<&dyn Fn(u64) -> bool>) -> Result<()> {
+    pub fn put_part(
+        &self,
+        url: &str,
+        body: PartBody<'_>,
+        content_type: &str,
+        hook: Option<&dyn Fn(u64) -> bool>,
+    ) -> Result<()> {
         self.put_part_cancellable(url, body, content_type, hook, &|| false)
     }
 
@@ -203,7 +219,9 @@ impl Client {
             self.put_once(url, body, content_type, signed, hook, &what)
         });
         if r.is_ok() {
-            self.log(LogLevel::Debug, || format!("{what}: {} bytes in {} ms", body.len(), started.elapsed().as_millis()));
+            self.log(LogLevel::Debug, || {
+                format!("{what}: {} bytes in {} ms", body.len(), started.elapsed().as_millis())
+            });
         }
         r
     }
@@ -267,7 +285,11 @@ impl Client {
         if (200..300).contains(&status) {
             if reader.pos != len {
                 // The server answered before taking the whole body (should not happen with 2xx).
-                return Err(Error::new(ErrorKind::Protocol, format!("{what}: server accepted after {} of {len} bytes", reader.pos)).with_status(status));
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("{what}: server accepted after {} of {len} bytes", reader.pos),
+                )
+                .with_status(status));
             }
             Ok(())
         } else {
@@ -300,12 +322,26 @@ mod tests {
         std::fs::write(&dir, b"hello").unwrap();
         let f = File::open(&dir).unwrap();
         let (c, s, e) = (Cell::new(false), Cell::new(false), Cell::new(None));
-        let mut r = ExactReader { body: PartBody::File { file: &f, offset: 1, len: 10 }, pos: 0, hook: None, cancelled: &c, short: &s, io_error: &e };
+        let mut r = ExactReader {
+            body: PartBody::File { file: &f, offset: 1, len: 10 },
+            pos: 0,
+            hook: None,
+            cancelled: &c,
+            short: &s,
+            io_error: &e,
+        };
         let mut buf = Vec::new();
         assert!(r.read_to_end(&mut buf).is_err());
         assert!(s.get());
         assert_eq!(buf, b"ello");
-        let mut r = ExactReader { body: PartBody::File { file: &f, offset: 1, len: 3 }, pos: 0, hook: None, cancelled: &c, short: &s, io_error: &e };
+        let mut r = ExactReader {
+            body: PartBody::File { file: &f, offset: 1, len: 3 },
+            pos: 0,
+            hook: None,
+            cancelled: &c,
+            short: &s,
+            io_error: &e,
+        };
         let mut buf = Vec::new();
         r.read_to_end(&mut buf).unwrap();
         assert_eq!(buf, b"ell");
@@ -317,7 +353,14 @@ mod tests {
         let (c, s, e) = (Cell::new(false), Cell::new(false), Cell::new(None));
         let hook = |n: u64| n < 3;
         let data = b"abcdef";
-        let mut r = ExactReader { body: PartBody::Bytes(data), pos: 0, hook: Some(&hook), cancelled: &c, short: &s, io_error: &e };
+        let mut r = ExactReader {
+            body: PartBody::Bytes(data),
+            pos: 0,
+            hook: Some(&hook),
+            cancelled: &c,
+            short: &s,
+            io_error: &e,
+        };
         let mut buf = [0u8; 2];
         assert_eq!(r.read(&mut buf).unwrap(), 2);
         let mut big = [0u8; 8];
