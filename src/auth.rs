@@ -29,14 +29,20 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new(access_token: impl Into<String>, refresh_token: impl Into<String>, expires_at: u64) -> Tokens {
-        Tokens { access_token: Secret::new(access_token.into()), refresh_token: Secret::new(refresh_token.into()), expires_at }
+        Tokens {
+            access_token: Secret::new(access_token.into()),
+            refresh_token: Secret::new(refresh_token.into()),
+            expires_at,
+        }
     }
 
     fn from_response(r: &ApiResponse, what: &str) -> Result<Tokens> {
         let v = r.json(what)?;
         let access = v.get("access_token").and_then(|a| a.as_str()).filter(|s| !s.is_empty());
         let Some(access) = access else {
-            return Err(Error::new(ErrorKind::Protocol, format!("{what}: reply has no access_token")).with_status(r.status));
+            return Err(
+                Error::new(ErrorKind::Protocol, format!("{what}: reply has no access_token")).with_status(r.status)
+            );
         };
         let refresh = v.get("refresh_token").and_then(|a| a.as_str()).unwrap_or("");
         let expires_in = v.get("expires_in").and_then(|e| e.as_f64()).filter(|e| e.is_finite() && *e > 0.0);
@@ -49,7 +55,11 @@ impl Tokens {
 
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tokens").field("access_token", &self.access_token).field("refresh_token", &self.refresh_token).field("expires_at", &self.expires_at).finish()
+        f.debug_struct("Tokens")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -194,7 +204,10 @@ impl Client {
                 if fatal {
                     self.log(LogLevel::Error, || format!("refresh rejected, pairing required: {e}"));
                     self.inner.tokens.set(None);
-                    let mut pe = Error::new(ErrorKind::PairingRequired, format!("{} (refresh token rejected; pair again)", e.message));
+                    let mut pe = Error::new(
+                        ErrorKind::PairingRequired,
+                        format!("{} (refresh token rejected; pair again)", e.message),
+                    );
                     pe.http_status = e.http_status;
                     pe.server_code = e.server_code;
                     return Err(pe);
@@ -231,7 +244,10 @@ impl Client {
     pub(crate) fn access_token_for_use(&self) -> Result<(Secret, u64)> {
         let (tokens, generation) = self.inner.tokens.snapshot();
         let Some(tokens) = tokens else {
-            return Err(Error::new(ErrorKind::PairingRequired, "no tokens: pair the device (or set saved tokens) first"));
+            return Err(Error::new(
+                ErrorKind::PairingRequired,
+                "no tokens: pair the device (or set saved tokens) first",
+            ));
         };
         let margin = self.inner.cfg.refresh_margin.as_secs();
         if tokens.expires_at != 0 && unix_now().saturating_add(margin) >= tokens.expires_at {
@@ -241,7 +257,14 @@ impl Client {
             }
             match self.refresh_if_generation(generation) {
                 Ok(()) => {}
-                Err(e) if e.is_retryable() && unix_now() < tokens.expires_at => {
+                // Only a verdict on the credentials stops us; any other failure of an early refresh (a
+                // proxy's HTML page, a 5xx after retries) leaves a token that still works.
+                Err(e)
+                    if !matches!(
+                        e.kind,
+                        ErrorKind::PairingRequired | ErrorKind::InvalidClient | ErrorKind::Cancelled
+                    ) && unix_now() < tokens.expires_at =>
+                {
                     self.log(LogLevel::Warn, || format!("early refresh failed, using the current token: {e}"));
                     return Ok((tokens.access_token, generation));
                 }
@@ -294,11 +317,16 @@ impl Client {
         let r = self.call_noauth("/v2/auth/device/code", body, headers, Retry::Yes)?;
         let v = r.json(what)?;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        let missing = |k: &str| Error::new(ErrorKind::Protocol, format!("{what}: reply has no {k}")).with_status(r.status);
+        let missing =
+            |k: &str| Error::new(ErrorKind::Protocol, format!("{what}: reply has no {k}")).with_status(r.status);
         let device_code = s("device_code").filter(|c| !c.is_empty()).ok_or_else(|| missing("device_code"))?;
         let user_code = s("user_code").filter(|c| !c.is_empty()).ok_or_else(|| missing("user_code"))?;
         let verification_uri = s("verification_uri").ok_or_else(|| missing("verification_uri"))?;
-        let expires_in = v.get("expires_in").and_then(|x| x.as_f64()).filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| missing("expires_in"))?;
+        let expires_in = v
+            .get("expires_in")
+            .and_then(|x| x.as_f64())
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .ok_or_else(|| missing("expires_in"))?;
         let interval = v.get("interval").and_then(|x| x.as_f64()).filter(|x| x.is_finite() && *x >= 0.0).unwrap_or(5.0);
         let p = Pairing {
             device_code: Secret::new(device_code),
@@ -311,7 +339,9 @@ impl Client {
             interval_ms: AtomicU64::new(((interval.min(3600.0) * 1000.0) as u64).max(100)),
             cancelled: AtomicBool::new(false),
         };
-        self.log(LogLevel::Info, || format!("pairing started: code {} at {} (expires in {:?})", p.user_code, p.verification_uri, p.expires_in));
+        self.log(LogLevel::Info, || {
+            format!("pairing started: code {} at {} (expires in {:?})", p.user_code, p.verification_uri, p.expires_in)
+        });
         Ok(p)
     }
 
