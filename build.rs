@@ -32,7 +32,9 @@ fn main() {
     // OUT_DIR is <target-dir>/[<triple>/]<profile>/build/frameio-c2c-<hash>/out: the profile
     // directory, where cargo puts libframeio_c2c.so, is three levels up.
     #[cfg(unix)]
-    if let Some(profile_dir) = env::var_os("OUT_DIR").map(PathBuf::from).and_then(|p| p.ancestors().nth(3).map(PathBuf::from)) {
+    if let Some(profile_dir) =
+        env::var_os("OUT_DIR").map(PathBuf::from).and_then(|p| p.ancestors().nth(3).map(PathBuf::from))
+    {
         let link = profile_dir.join(&soname);
         if std::fs::symlink_metadata(&link).is_err() {
             // dangling until cargo links the library; harmless if two builds race to create it

@@ -69,7 +69,11 @@ fn extension_of(name: &str) -> Option<&str> {
     let base = name.rsplit('/').next().unwrap_or(name);
     let i = base.rfind('.')?;
     let ext = &base[i..];
-    if ext.len() > 1 { Some(ext) } else { None }
+    if ext.len() > 1 {
+        Some(ext)
+    } else {
+        None
+    }
 }
 
 /// Asset ids go into URL paths: allow only id characters, so nothing can change the path.
@@ -164,7 +168,8 @@ impl Client {
     pub fn create_asset(&self, p: &AssetParams) -> Result<Asset> {
         p.validate()?;
         let what = "POST /v2/devices/assets";
-        let body = serde_json::to_vec(&p.to_json()).map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+        let body =
+            serde_json::to_vec(&p.to_json()).map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
         let r = self.call_auth("POST", "/v2/devices/assets", ApiBody::Json(body))?;
         let v = r.json(what)?;
         let id = v.get("id").and_then(|x| x.as_str()).filter(|s| !s.is_empty());
@@ -172,24 +177,39 @@ impl Client {
             return Err(Error::new(ErrorKind::Protocol, format!("{what}: reply has no asset id")).with_status(r.status));
         };
         if check_asset_id(id).is_err() {
-            return Err(Error::new(ErrorKind::Protocol, format!("{what}: reply has a malformed asset id")).with_status(r.status));
+            return Err(Error::new(ErrorKind::Protocol, format!("{what}: reply has a malformed asset id"))
+                .with_status(r.status));
         }
         let mut upload_urls = Vec::new();
         if let Some(urls) = v.get("upload_urls") {
-            let arr = urls.as_array().ok_or_else(|| Error::new(ErrorKind::Protocol, format!("{what}: upload_urls is not a list")))?;
+            let arr = urls
+                .as_array()
+                .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("{what}: upload_urls is not a list")))?;
             for u in arr {
-                let u = u.as_str().ok_or_else(|| Error::new(ErrorKind::Protocol, format!("{what}: upload URL is not a string")))?;
+                let u = u
+                    .as_str()
+                    .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("{what}: upload URL is not a string")))?;
                 upload_urls.push(u.to_string());
             }
         }
         if !p.realtime && upload_urls.is_empty() && p.filesize.unwrap_or(0) > 0 {
-            return Err(Error::new(ErrorKind::Protocol, format!("{what}: basic upload reply has no upload_urls")).with_status(r.status));
+            return Err(Error::new(ErrorKind::Protocol, format!("{what}: basic upload reply has no upload_urls"))
+                .with_status(r.status));
         }
         Ok(Asset {
             id: id.to_string(),
-            name: v.get("name").and_then(|x| x.as_str()).map(str::to_string).or_else(|| p.name.clone()).unwrap_or_default(),
+            name: v
+                .get("name")
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+                .or_else(|| p.name.clone())
+                .unwrap_or_default(),
             upload_urls,
-            filetype: v.get("filetype").and_then(|x| x.as_str()).map(str::to_string).or_else(|| Some(p.filetype.clone())),
+            filetype: v
+                .get("filetype")
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+                .or_else(|| Some(p.filetype.clone())),
             filesize: v.get("filesize").and_then(|x| x.as_u64()).or(if p.realtime { None } else { p.filesize }),
             realtime: p.realtime,
         })
@@ -209,11 +229,15 @@ impl Client {
         let mut m = serde_json::Map::new();
         m.insert("text".into(), text.into());
         if let Some(t) = timestamp {
-            m.insert("timestamp".into(), serde_json::Number::from_f64(t).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null));
+            m.insert(
+                "timestamp".into(),
+                serde_json::Number::from_f64(t).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+            );
         }
         let path = format!("/v2/devices/assets/{asset_id}/comments");
         let what = format!("POST {path}");
-        let body = serde_json::to_vec(&serde_json::Value::Object(m)).map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+        let body = serde_json::to_vec(&serde_json::Value::Object(m))
+            .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
         let r = self.call_auth("POST", &path, ApiBody::Json(body))?;
         let v = r.json(&what)?;
         Ok(Comment {
@@ -229,7 +253,13 @@ mod tests {
     use super::*;
 
     fn rt(name: Option<&str>, ext: Option<&str>) -> AssetParams {
-        AssetParams { name: name.map(Into::into), extension: ext.map(Into::into), filetype: "video/mp4".into(), realtime: true, ..Default::default() }
+        AssetParams {
+            name: name.map(Into::into),
+            extension: ext.map(Into::into),
+            filetype: "video/mp4".into(),
+            realtime: true,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -248,7 +278,12 @@ mod tests {
 
     #[test]
     fn basic_validation() {
-        let p = AssetParams { name: Some("clip.mp4".into()), filetype: "video/mp4".into(), filesize: Some(10), ..Default::default() };
+        let p = AssetParams {
+            name: Some("clip.mp4".into()),
+            filetype: "video/mp4".into(),
+            filesize: Some(10),
+            ..Default::default()
+        };
         assert!(p.validate().is_ok());
         let j = p.to_json();
         assert_eq!(j["filesize"], 10);

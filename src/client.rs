@@ -79,7 +79,13 @@ impl Client {
     }
 
     /// An unauthenticated call (auth endpoints), with retries when `retry` says so. Returns the 2xx reply.
-    pub(crate) fn call_noauth(&self, path: &str, body: ApiBody, headers: &[(&str, &str)], retry: Retry) -> Result<ApiResponse> {
+    pub(crate) fn call_noauth(
+        &self,
+        path: &str,
+        body: ApiBody,
+        headers: &[(&str, &str)],
+        retry: Retry,
+    ) -> Result<ApiResponse> {
         let what = format!("POST {path}");
         let http = self.http();
         let attempt = |_: u32| -> Result<ApiResponse> {
@@ -117,10 +123,16 @@ impl Client {
         let run = |tok: &str| -> Result<ApiResponse> {
             http.retry(&what, cancelled, |n| {
                 if n > 1 && method == "POST" && path.ends_with("/v2/devices/assets") {
-                    self.log(LogLevel::Warn, || format!("{what}: retrying asset create; the server may have made a duplicate asset"));
+                    self.log(LogLevel::Warn, || {
+                        format!("{what}: retrying asset create; the server may have made a duplicate asset")
+                    });
                 }
                 let r = http.api_once(method, path, Some(tok), &[], &body)?;
-                if r.is_success() { Ok(r) } else { Err(api_error(&r, &what)) }
+                if r.is_success() {
+                    Ok(r)
+                } else {
+                    Err(api_error(&r, &what))
+                }
             })
         };
         let (mut token, mut generation) = (token, generation);
@@ -135,7 +147,11 @@ impl Client {
                     }
                     self.log(LogLevel::Info, || format!("{what}: 401, refreshing the access token"));
                     self.refresh_if_generation(generation).map_err(|re| {
-                        if re.kind == ErrorKind::PairingRequired { re } else { re.context("refresh after 401") }
+                        if re.kind == ErrorKind::PairingRequired {
+                            re
+                        } else {
+                            re.context("refresh after 401")
+                        }
                     })?;
                     (token, generation) = self.access_token_for_use()?;
                     refreshed += 1;

@@ -267,9 +267,7 @@ pub fn validate_base_url(url: &str, allow_http: bool) -> Result<()> {
         r
     } else if let Some(r) = url.strip_prefix("http://") {
         if !allow_http {
-            return Err(Error::invalid(
-                "config: plain http:// base URL refused (HTTPS only unless allow_http is set)",
-            ));
+            return Err(Error::invalid("config: plain http:// base URL refused (HTTPS only unless allow_http is set)"));
         }
         r
     } else {

@@ -118,7 +118,9 @@ impl HeartbeatThread {
                     let client = Client { inner };
                     // stop_and_join must not wait out the heartbeat's retries (a Retry-After may be long)
                     let stopped = || *lock.lock().unwrap_or_else(|p| p.into_inner());
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.heartbeat_cancellable(&stopped)));
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        client.heartbeat_cancellable(&stopped)
+                    }));
                     match r {
                         Ok(Ok(())) => client.log(LogLevel::Debug, || "heartbeat sent".into()),
                         Ok(Err(e)) => client.log(LogLevel::Warn, || format!("background heartbeat failed: {e}")),

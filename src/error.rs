@@ -239,7 +239,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self.kind {
             ErrorKind::Network | ErrorKind::Timeout | ErrorKind::RateLimited => true,
-            ErrorKind::ServerError => matches!(self.http_status, None | Some(500 | 502 | 503 | 504)),
+            ErrorKind::ServerError => {
+                matches!(self.http_status, None | Some(500 | 502 | 503 | 504))
+            }
             ErrorKind::S3Error => matches!(self.server_code.as_deref(), Some("RequestTimeout" | "SlowDown")),
             _ => false,
         }

@@ -46,7 +46,10 @@ pub fn validate_parts(parts: &[PartSpec], asset_name: Option<&str>, asset_filesi
             return bad(format!("part {} is {} bytes, over the 5 GiB part limit", p.number, p.size));
         }
         if !p.is_final && p.size < MIN_PART_SIZE {
-            return bad(format!("part {} is {} bytes; every part except the final one must be at least 5 MiB (5242880 bytes)", p.number, p.size));
+            return bad(format!(
+                "part {} is {} bytes; every part except the final one must be at least 5 MiB (5242880 bytes)",
+                p.number, p.size
+            ));
         }
         if p.is_final {
             if final_number.is_some() {
@@ -63,8 +66,12 @@ pub fn validate_parts(parts: &[PartSpec], asset_name: Option<&str>, asset_filesi
         match asset_filesize {
             None => return bad("asset_filesize is required with the final part".into()),
             Some(s) if s > MAX_FILE_SIZE => return bad(format!("asset_filesize {s} is over 5 TiB")),
-            Some(s) if s < sum => return bad(format!("asset_filesize {s} is smaller than the parts in this call ({sum})")),
-            Some(0) if !(f == 1 && parts.len() == 1) => return bad("asset_filesize 0 is only valid for a single empty part".into()),
+            Some(s) if s < sum => {
+                return bad(format!("asset_filesize {s} is smaller than the parts in this call ({sum})"))
+            }
+            Some(0) if !(f == 1 && parts.len() == 1) => {
+                return bad("asset_filesize 0 is only valid for a single empty part".into())
+            }
             _ => {}
         }
     } else if let Some(s) = asset_filesize {
@@ -123,13 +130,13 @@ impl Client {
         }
         let path = format!("/v2/devices/assets/{asset_id}/realtime_upload/parts");
         let what = format!("POST {path}");
-        let body = serde_json::to_vec(&serde_json::Value::Object(m)).map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+        let body = serde_json::to_vec(&serde_json::Value::Object(m))
+            .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
         let r = self.call_auth_cancellable("POST", &path, ApiBody::Json(body), cancelled)?;
         let v = r.json(&what)?;
-        let urls = v
-            .get("upload_urls")
-            .and_then(|u| u.as_array())
-            .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("{what}: reply has no upload_urls")).with_status(r.status))?;
+        let urls = v.get("upload_urls").and_then(|u| u.as_array()).ok_or_else(|| {
+            Error::new(ErrorKind::Protocol, format!("{what}: reply has no upload_urls")).with_status(r.status)
+        })?;
         let urls: Vec<String> = urls.iter().filter_map(|u| u.as_str().map(str::to_string)).collect();
         if urls.len() != parts.len() {
             return Err(Error::new(

@@ -90,11 +90,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// Limit a server-provided string for messages: printable, at most `max` characters.
 pub fn sanitize_server_text(s: &str, max: usize) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
+    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
     if s.chars().count() > max {
         out.push_str("...");
     }

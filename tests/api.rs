@@ -10,7 +10,13 @@ use frameio_c2c::{AssetParams, Client, ErrorKind, PartBody, PartSpec, Tokens, MI
 use serde_json::json;
 
 fn realtime_params(name: &str) -> AssetParams {
-    AssetParams { name: Some(name.into()), filetype: "video/mp4".into(), realtime: true, offset: Some(0), ..Default::default() }
+    AssetParams {
+        name: Some(name.into()),
+        filetype: "video/mp4".into(),
+        realtime: true,
+        offset: Some(0),
+        ..Default::default()
+    }
 }
 
 // ----- pairing -------------------------------------------------------------------------------------------
@@ -20,7 +26,9 @@ fn pairing_start_poll_approve_wait() {
     let emu = Emulator::start();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen2 = seen.clone();
-    let cfg = emu.config().with_token_callback(move |t: &Tokens| seen2.lock().unwrap().push(t.access_token.expose().to_string()));
+    let cfg = emu
+        .config()
+        .with_token_callback(move |t: &Tokens| seen2.lock().unwrap().push(t.access_token.expose().to_string()));
     let client = Client::new(cfg).unwrap();
     let p = client.pairing_start().unwrap();
     assert_eq!(p.user_code.len(), 6, "six-digit code: {}", p.user_code);
@@ -158,7 +166,8 @@ fn refresh_rotates_tokens_and_reuse_needs_pairing() {
     let emu = Emulator::start();
     let seen: Arc<Mutex<Vec<Tokens>>> = Arc::default();
     let s2 = seen.clone();
-    let client = Client::new(emu.config().with_token_callback(move |t: &Tokens| s2.lock().unwrap().push(t.clone()))).unwrap();
+    let client =
+        Client::new(emu.config().with_token_callback(move |t: &Tokens| s2.lock().unwrap().push(t.clone()))).unwrap();
     emu.pair(&client);
     let old = client.tokens().unwrap();
     client.refresh().unwrap();
@@ -349,7 +358,8 @@ fn realtime_upload_two_parts_matches_sha256() {
     let asset = client.create_asset(&realtime_params("A001.mp4")).unwrap();
     assert!(asset.realtime && asset.upload_urls.is_empty());
     let first = MIN_PART_SIZE;
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: first, is_final: false }], None, None).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: first, is_final: false }], None, None).unwrap();
     let progressed = std::sync::atomic::AtomicU64::new(0);
     let hook = |n: u64| {
         progressed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -374,7 +384,12 @@ fn realtime_extension_only_then_renamed_and_signed_headers_full() {
     let emu = Emulator::builder().args(&["--signed-headers", "full"]).start();
     let client = emu.paired_client();
     let asset = client
-        .create_asset(&AssetParams { extension: Some(".mov".into()), filetype: "video/quicktime".into(), realtime: true, ..Default::default() })
+        .create_asset(&AssetParams {
+            extension: Some(".mov".into()),
+            filetype: "video/quicktime".into(),
+            realtime: true,
+            ..Default::default()
+        })
         .unwrap();
     assert!(asset.name.ends_with(".mov"), "{}", asset.name);
     let data = test_bytes(1000, 3);
@@ -388,7 +403,8 @@ fn realtime_extension_only_then_renamed_and_signed_headers_full() {
     assert_eq!(st["name"], "B002.mov");
     // Wrong content type with a URL that signs it: S3 403 -> UrlExpired, not retried.
     let asset = client.create_asset(&realtime_params("C.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 10, is_final: true }], None, Some(10)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: 10, is_final: true }], None, Some(10)).unwrap();
     emu.clear_requests();
     let e = client.put_part(&urls[0], PartBody::Bytes(&data[..10]), "video/quicktime", None).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UrlExpired, "{e}");
@@ -400,7 +416,8 @@ fn empty_realtime_file() {
     let emu = Emulator::start();
     let client = emu.paired_client();
     let asset = client.create_asset(&realtime_params("empty.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 0, is_final: true }], None, Some(0)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: 0, is_final: true }], None, Some(0)).unwrap();
     client.put_part(&urls[0], PartBody::Bytes(&[]), "video/mp4", None).unwrap();
     assert_eq!(emu.asset(&asset.id)["state"], "uploaded");
 }
@@ -430,7 +447,8 @@ fn expired_url_is_url_expired() {
     let emu = Emulator::builder().args(&["--url-expiry", "1"]).start();
     let client = emu.paired_client();
     let asset = client.create_asset(&realtime_params("x.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     let e = client.put_part(&urls[0], PartBody::Bytes(b"hello"), "video/mp4", None).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UrlExpired, "{e}");
@@ -440,13 +458,24 @@ fn expired_url_is_url_expired() {
 fn register_parts_server_errors() {
     let emu = Emulator::start();
     let client = emu.paired_client();
-    let e = client.register_parts("00000000-0000-0000-0000-000000000000", &[PartSpec { number: 1, size: 1, is_final: true }], None, Some(1)).unwrap_err();
+    let e = client
+        .register_parts(
+            "00000000-0000-0000-0000-000000000000",
+            &[PartSpec { number: 1, size: 1, is_final: true }],
+            None,
+            Some(1),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     let asset = client.create_asset(&realtime_params("y.mp4")).unwrap();
-    client.register_parts(&asset.id, &[PartSpec { number: 1, size: MIN_PART_SIZE, is_final: false }], None, None).unwrap();
+    client
+        .register_parts(&asset.id, &[PartSpec { number: 1, size: MIN_PART_SIZE, is_final: false }], None, None)
+        .unwrap();
     // Same number, different size: 400 from the server (detailed body), not retried.
     emu.clear_requests();
-    let e = client.register_parts(&asset.id, &[PartSpec { number: 1, size: MIN_PART_SIZE + 1, is_final: false }], None, None).unwrap_err();
+    let e = client
+        .register_parts(&asset.id, &[PartSpec { number: 1, size: MIN_PART_SIZE + 1, is_final: false }], None, None)
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadRequest, "{e}");
     assert_eq!(emu.requests().len(), 1);
 }
@@ -493,8 +522,16 @@ fn bad_arguments_send_no_request() {
         ("part 0", client.register_parts(id, &[p(0, MIN_PART_SIZE, false)], None, None), "out of range"),
         ("part 10001", client.register_parts(id, &[p(10_001, MIN_PART_SIZE, false)], None, None), "out of range"),
         ("small non-final", client.register_parts(id, &[p(1, MIN_PART_SIZE - 1, false)], None, None), "5 MiB"),
-        ("final without filesize", client.register_parts(id, &[p(1, 10, true)], None, None), "asset_filesize is required"),
-        ("over 5 TiB", client.register_parts(id, &[p(1, 10, true)], None, Some(frameio_c2c::MAX_FILE_SIZE + 1)), "5 TiB"),
+        (
+            "final without filesize",
+            client.register_parts(id, &[p(1, 10, true)], None, None),
+            "asset_filesize is required",
+        ),
+        (
+            "over 5 TiB",
+            client.register_parts(id, &[p(1, 10, true)], None, Some(frameio_c2c::MAX_FILE_SIZE + 1)),
+            "5 TiB",
+        ),
         ("no parts", client.register_parts(id, &[], None, None), "no parts"),
         ("bad id", client.register_parts("../etc", &[p(1, 10, true)], None, Some(10)), "asset_id"),
     ];
@@ -505,17 +542,30 @@ fn bad_arguments_send_no_request() {
     }
     assert_eq!(client.create_asset(&realtime_params("noext")).unwrap_err().kind, ErrorKind::InvalidArgument);
     assert_eq!(
-        client.create_asset(&AssetParams { name: Some("b.mp4".into()), filetype: "video/mp4".into(), ..Default::default() }).unwrap_err().kind,
+        client
+            .create_asset(&AssetParams {
+                name: Some("b.mp4".into()),
+                filetype: "video/mp4".into(),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .kind,
         ErrorKind::InvalidArgument,
         "basic without filesize"
     );
     assert_eq!(client.create_comment(id, "", None).unwrap_err().kind, ErrorKind::InvalidArgument);
     assert_eq!(client.create_comment(id, "x", Some(f64::NAN)).unwrap_err().kind, ErrorKind::InvalidArgument);
-    assert_eq!(client.put_part("ftp://x/y", PartBody::Bytes(b"x"), "video/mp4", None).unwrap_err().kind, ErrorKind::InvalidArgument);
+    assert_eq!(
+        client.put_part("ftp://x/y", PartBody::Bytes(b"x"), "video/mp4", None).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
     assert!(emu.requests().is_empty(), "requests were sent: {:?}", emu.requests());
     // HTTPS-only clients refuse plain-http upload URLs locally.
     let strict = Client::new(emu.config().with_allow_http(false).with_base_url("https://127.0.0.1:1")).unwrap();
-    assert_eq!(strict.put_part(&format!("{}/c2c/x", emu.s3), PartBody::Bytes(b"x"), "video/mp4", None).unwrap_err().kind, ErrorKind::InvalidArgument);
+    assert_eq!(
+        strict.put_part(&format!("{}/c2c/x", emu.s3), PartBody::Bytes(b"x"), "video/mp4", None).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
     assert!(emu.requests().is_empty());
 }
 
@@ -524,12 +574,15 @@ fn short_file_is_io_error_not_a_hang() {
     let emu = Emulator::start();
     let client = emu.paired_client();
     let asset = client.create_asset(&realtime_params("s.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 1000, is_final: true }], None, Some(1000)).unwrap();
+    let urls = client
+        .register_parts(&asset.id, &[PartSpec { number: 1, size: 1000, is_final: true }], None, Some(1000))
+        .unwrap();
     let dir = common::temp_dir("fio-short");
     std::fs::write(dir.join("f"), test_bytes(500, 5)).unwrap();
     let f = std::fs::File::open(dir.join("f")).unwrap();
     let t0 = Instant::now();
-    let e = client.put_part(&urls[0], PartBody::File { file: &f, offset: 0, len: 1000 }, "video/mp4", None).unwrap_err();
+    let e =
+        client.put_part(&urls[0], PartBody::File { file: &f, offset: 0, len: 1000 }, "video/mp4", None).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Io, "{e}");
     assert!(t0.elapsed() < Duration::from_secs(5));
     std::fs::remove_dir_all(dir).ok();
@@ -541,7 +594,8 @@ fn progress_callback_cancels() {
     let client = emu.paired_client();
     let asset = client.create_asset(&realtime_params("k.mp4")).unwrap();
     let size = 3 * 1024 * 1024;
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size, is_final: true }], None, Some(size)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size, is_final: true }], None, Some(size)).unwrap();
     let data = test_bytes(size as usize, 6);
     let sent = std::sync::atomic::AtomicU64::new(0);
     let hook = |n: u64| sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed) < 1024 * 1024;
@@ -593,7 +647,8 @@ fn tls_with_extra_ca_and_without() {
     let client = Client::new(emu.config().with_allow_http(false)).unwrap();
     emu.pair(&client);
     let asset = client.create_asset(&realtime_params("t.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
     assert!(urls[0].starts_with("https://"));
     client.put_part(&urls[0], PartBody::Bytes(b"hello"), "video/mp4", None).unwrap();
     assert_eq!(emu.asset(&asset.id)["state"], "uploaded");
@@ -612,11 +667,15 @@ fn logs_carry_no_secrets() {
     let emu = Emulator::start();
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let l2 = lines.clone();
-    let client = Client::new(emu.config().with_log(frameio_c2c::LogLevel::Trace, move |_, m| l2.lock().unwrap().push(m.to_string()))).unwrap();
+    let client = Client::new(
+        emu.config().with_log(frameio_c2c::LogLevel::Trace, move |_, m| l2.lock().unwrap().push(m.to_string())),
+    )
+    .unwrap();
     emu.pair(&client);
     client.refresh().unwrap();
     let asset = client.create_asset(&realtime_params("l.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
     emu.fault(json!({"target": "s3", "method": "PUT", "count": 1, "status": 500, "body": "<Error><Code>InternalError</Code></Error>"}));
     client.put_part(&urls[0], PartBody::Bytes(b"hello"), "video/mp4", None).unwrap();
     let t = client.tokens().unwrap();
@@ -656,7 +715,9 @@ fn start_connect_proxy() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
                 }
                 let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
                 assert!(first.starts_with("CONNECT "), "{first}");
-                let Ok(upstream) = TcpStream::connect(&target) else { return };
+                let Ok(upstream) = TcpStream::connect(&target) else {
+                    return;
+                };
                 c3.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
                 let mut up_r = upstream.try_clone().unwrap();
@@ -682,7 +743,8 @@ fn calls_go_through_a_configured_proxy() {
     let client = Client::new(emu.config().with_proxy(proxy)).unwrap();
     emu.pair(&client);
     let asset = client.create_asset(&realtime_params("px.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
+    let urls =
+        client.register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5)).unwrap();
     client.put_part(&urls[0], PartBody::Bytes(b"hello"), "video/mp4", None).unwrap();
     assert_eq!(emu.asset(&asset.id)["state"], "uploaded");
     assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 2, "API and S3 went through the proxy");

@@ -42,7 +42,8 @@ fn header_functions() -> BTreeSet<String> {
             end += 1;
         }
         let fn_ptr = start >= 2 && &code[start - 2..start] == "(*";
-        let prev_ok = !fn_ptr && (start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_'));
+        let prev_ok =
+            !fn_ptr && (start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_'));
         if prev_ok && end < bytes.len() && bytes[end] == b'(' {
             names.insert(code[start..end].to_string());
         }

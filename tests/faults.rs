@@ -9,7 +9,13 @@ use frameio_c2c::{AssetParams, Client, ErrorKind, PartBody, PartSpec, RetryPolic
 use serde_json::{json, Value};
 
 fn rt_params(name: &str) -> AssetParams {
-    AssetParams { name: Some(name.into()), filetype: "video/mp4".into(), realtime: true, offset: Some(0), ..Default::default() }
+    AssetParams {
+        name: Some(name.into()),
+        filetype: "video/mp4".into(),
+        realtime: true,
+        offset: Some(0),
+        ..Default::default()
+    }
 }
 
 fn statuses(reqs: &[Value]) -> Vec<u64> {
@@ -23,7 +29,9 @@ fn times(reqs: &[Value]) -> Vec<u64> {
 /// A realtime asset with one registered final part of `len` bytes; returns (asset id, url).
 fn one_part(client: &Client, len: u64) -> (String, String) {
     let asset = client.create_asset(&rt_params("f.mp4")).unwrap();
-    let urls = client.register_parts(&asset.id, &[PartSpec { number: 1, size: len, is_final: true }], None, Some(len)).unwrap();
+    let urls = client
+        .register_parts(&asset.id, &[PartSpec { number: 1, size: len, is_final: true }], None, Some(len))
+        .unwrap();
     (asset.id, urls[0].clone())
 }
 
@@ -94,7 +102,12 @@ fn persistent_html_5xx_gives_up_with_clear_message() {
 fn retry_deadline_stops_early() {
     let emu = Emulator::start();
     let mut cfg = emu.config();
-    cfg.retry = RetryPolicy { max_attempts: 100, base_backoff: Duration::from_millis(200), max_backoff: Duration::from_millis(400), deadline: Some(Duration::from_millis(900)) };
+    cfg.retry = RetryPolicy {
+        max_attempts: 100,
+        base_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_millis(400),
+        deadline: Some(Duration::from_millis(900)),
+    };
     let client = Client::new(cfg).unwrap();
     emu.pair(&client);
     emu.fault(json!({"target": "api", "path_prefix": "/v2/devices/heartbeat", "count": 1000, "status": 503}));
@@ -194,7 +207,9 @@ fn asset_create_is_retried_after_5xx() {
     let emu = Emulator::start();
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let l2 = lines.clone();
-    let client = Client::new(emu.config().with_log(frameio_c2c::LogLevel::Warn, move |_, m| l2.lock().unwrap().push(m.into()))).unwrap();
+    let client =
+        Client::new(emu.config().with_log(frameio_c2c::LogLevel::Warn, move |_, m| l2.lock().unwrap().push(m.into())))
+            .unwrap();
     emu.pair(&client);
     emu.fault(json!({"target": "api", "path_prefix": "/v2/devices/assets", "count": 1, "status": 503}));
     client.create_asset(&rt_params("dup.mp4")).unwrap();
@@ -233,7 +248,8 @@ fn s3_transient_errors_are_retried_and_bytes_arrive_intact() {
 fn s3_stall_times_out_and_retries_from_a_file() {
     let emu = Emulator::start();
     let mut cfg = emu.config();
-    cfg.timeouts = Timeouts { stall: Duration::from_millis(800), response: Duration::from_millis(800), ..Timeouts::default() };
+    cfg.timeouts =
+        Timeouts { stall: Duration::from_millis(800), response: Duration::from_millis(800), ..Timeouts::default() };
     cfg.expect_continue = false;
     let client = Client::new(cfg).unwrap();
     emu.pair(&client);

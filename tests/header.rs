@@ -25,10 +25,7 @@ fn header_is_fresh() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == fresh,
-        "include/frameio_c2c.h is stale: run `make header` and commit it"
-    );
+    assert!(committed == fresh, "include/frameio_c2c.h is stale: run `make header` and commit it");
 }
 
 #[test]
@@ -37,7 +34,14 @@ fn header_documents_every_function() {
     let lines: Vec<&str> = h.lines().collect();
     for (i, l) in lines.iter().enumerate() {
         let t = l.trim_start();
-        if t.contains(" fio_") && t.contains('(') && !t.starts_with('*') && !t.starts_with("/*") && !t.starts_with("typedef") && !t.starts_with("//") && !l.starts_with(' ') {
+        if t.contains(" fio_")
+            && t.contains('(')
+            && !t.starts_with('*')
+            && !t.starts_with("/*")
+            && !t.starts_with("typedef")
+            && !t.starts_with("//")
+            && !l.starts_with(' ')
+        {
             // The line before a declaration must end a doc comment.
             let prev = lines[..i].iter().rev().find(|p| !p.trim().is_empty()).copied().unwrap_or("");
             assert!(prev.trim_end().ends_with("*/"), "undocumented C function: {t}");

@@ -84,7 +84,9 @@ fn assert_uploaded(emu: &Emulator, id: &str, path: &Path) {
 fn s3_put_bytes_since(emu: &Emulator, after_id: u64) -> u64 {
     emu.requests()
         .iter()
-        .filter(|r| r["port"] == "s3" && r["method"] == "PUT" && r["status"] == 200 && r["id"].as_u64().unwrap() > after_id)
+        .filter(|r| {
+            r["port"] == "s3" && r["method"] == "PUT" && r["status"] == 200 && r["id"].as_u64().unwrap() > after_id
+        })
         .map(|r| r["content_length"].as_u64().unwrap_or(0))
         .sum()
 }
@@ -175,14 +177,20 @@ fn complete_file_realtime_and_basic() {
 /// Child half of `kill9_then_resume`: runs only when the parent sets FIO_RESUME_CHILD.
 #[test]
 fn resume_child_process() {
-    let Ok(cfg) = std::env::var("FIO_RESUME_CHILD") else { return };
+    let Ok(cfg) = std::env::var("FIO_RESUME_CHILD") else {
+        return;
+    };
     let v: Value = serde_json::from_str(&cfg).unwrap();
     let config = Config::new(v["client_id"].as_str().unwrap(), common::SECRET)
         .with_base_url(v["api"].as_str().unwrap())
         .with_allow_http(true)
         .with_client_version("1.0.0");
     let client = Client::new(config).unwrap();
-    client.set_tokens(Tokens::new(v["access"].as_str().unwrap(), v["refresh"].as_str().unwrap(), v["expires_at"].as_u64().unwrap()));
+    client.set_tokens(Tokens::new(
+        v["access"].as_str().unwrap(),
+        v["refresh"].as_str().unwrap(),
+        v["expires_at"].as_u64().unwrap(),
+    ));
     let opts = UploadOptions {
         state_file: Some(v["state"].as_str().unwrap().into()),
         bandwidth_limit: 10 * MIB,
@@ -260,8 +268,13 @@ fn kill9_then_resume_with(bytes: bool) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    let done_bytes: u64 =
-        saved["parts"].as_array().unwrap().iter().filter(|p| p["done"] == true).map(|p| p["size"].as_u64().unwrap()).sum();
+    let done_bytes: u64 = saved["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["done"] == true)
+        .map(|p| p["size"].as_u64().unwrap())
+        .sum();
     assert!(done_bytes < total, "killed too late");
     let id = saved["asset_id"].as_str().unwrap().to_string();
     assert_ne!(emu.asset(&id)["state"], "uploaded");
@@ -270,7 +283,12 @@ fn kill9_then_resume_with(bytes: bool) {
     assert_eq!(up.asset_id(), id);
     if bytes {
         let from = up.resume_offset() as usize;
-        let first_undone = saved["parts"].as_array().unwrap().iter().find(|p| p["done"] == false).map(|p| p["offset"].as_u64().unwrap());
+        let first_undone = saved["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["done"] == false)
+            .map(|p| p["offset"].as_u64().unwrap());
         assert_eq!(Some(from as u64), first_undone);
         let data = std::fs::read(&path).unwrap();
         for c in data[from..].chunks(100_000) {
@@ -467,7 +485,20 @@ fn plain_mp4_rewrite_is_detected() {
     let st = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-re", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=640x360:rate=30")
-        .args(["-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "20M", "-minrate", "20M", "-maxrate", "20M"])
+        .args([
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "20M",
+            "-minrate",
+            "20M",
+            "-maxrate",
+            "20M",
+        ])
         .args(["-bufsize", "10M", "-x264-params", "nal-hrd=cbr", "-f", "mp4"])
         .arg(&path)
         .status()

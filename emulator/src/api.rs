@@ -9,9 +9,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 
 use crate::server::{collect_limited, json_response, response, Resp};
-use crate::state::{
-    new_token, new_uuid, rfc3339_now, unix_now, App, Asset, AssetState, Device, Part,
-};
+use crate::state::{new_token, new_uuid, rfc3339_now, unix_now, App, Asset, AssetState, Device, Part};
 
 const MAX_API_BODY: usize = 1 << 20;
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -42,11 +40,7 @@ fn bad_request(detail: impl AsRef<str>) -> Resp {
 }
 
 fn not_authorized() -> Resp {
-    detailed_error(
-        401,
-        "Not Authorized",
-        "You are not allowed to access that resource",
-    )
+    detailed_error(401, "Not Authorized", "You are not allowed to access that resource")
 }
 
 fn not_found(detail: &str) -> Resp {
@@ -54,11 +48,7 @@ fn not_found(detail: &str) -> Resp {
 }
 
 fn method_not_allowed() -> Resp {
-    detailed_error(
-        405,
-        "Method Not Allowed",
-        "This method is not allowed on this resource",
-    )
+    detailed_error(405, "Method Not Allowed", "This method is not allowed on this resource")
 }
 
 fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
@@ -94,19 +84,12 @@ fn route(path: &str) -> Option<Route> {
 
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     // Rate limit per bearer token (auth endpoints: one shared bucket, they carry no token).
-    let key = header(&req, "authorization")
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "unauthenticated".into());
+    let key = header(&req, "authorization").map(|a| a.to_string()).unwrap_or_else(|| "unauthenticated".into());
     let rl = app.rate_check(&key);
     let mut resp = if !rl.allowed {
-        let mut r = detailed_error(
-            429,
-            "Too Many Requests",
-            "Rate limit exceeded, please slow down",
-        );
+        let mut r = detailed_error(429, "Too Many Requests", "Rate limit exceeded, please slow down");
         if rl.settings.retry_after {
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from(rl.retry_after));
+            r.headers_mut().insert("retry-after", HeaderValue::from(rl.retry_after));
         }
         r
     } else {
@@ -115,10 +98,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let h = resp.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from(rl.settings.limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(rl.remaining));
-    h.insert(
-        "x-ratelimit-window",
-        HeaderValue::from(rl.settings.window_ms),
-    );
+    h.insert("x-ratelimit-window", HeaderValue::from(rl.settings.window_ms));
     resp
 }
 
@@ -129,11 +109,7 @@ async fn dispatch(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let is_auth = matches!(r, Route::DeviceCode | Route::Token | Route::Revoke);
     // x-client-version must be semver when present (absent means 0.0.0).
     if let Some(v) = req.headers().get("x-client-version") {
-        let ok = v
-            .to_str()
-            .ok()
-            .map(|s| semver::Version::parse(s).is_ok())
-            .unwrap_or(false);
+        let ok = v.to_str().ok().map(|s| semver::Version::parse(s).is_ok()).unwrap_or(false);
         if !ok {
             return if is_auth {
                 simple_error(400, "invalid_request")
@@ -205,11 +181,7 @@ async fn device_code(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let Some(scope) = f.get("scope") else {
         return simple_error(400, "invalid_request");
     };
-    let scopes: Vec<String> = scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let scopes: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
     if scopes.is_empty() || scopes.iter().any(|s| !ALLOWED_SCOPES.contains(&s.as_str())) {
         return simple_error(400, "invalid_scope");
     }
@@ -221,20 +193,11 @@ async fn device_code(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let device_code = new_token();
     let mut st = app.lock();
     let now = Instant::now();
-    st.codes
-        .retain(|_, c| c.expires + Duration::from_secs(600) > now);
+    st.codes.retain(|_, c| c.expires + Duration::from_secs(600) > now);
     let user_code = loop {
-        let n = u32::from_le_bytes(
-            uuid::Uuid::new_v4().as_bytes()[..4]
-                .try_into()
-                .unwrap_or([0; 4]),
-        ) % 1_000_000;
+        let n = u32::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or([0; 4])) % 1_000_000;
         let code = format!("{n:06}");
-        if !st
-            .codes
-            .values()
-            .any(|c| c.user_code == code && c.expires > now)
-        {
+        if !st.codes.values().any(|c| c.user_code == code && c.expires > now) {
             break code;
         }
     };
@@ -277,12 +240,7 @@ fn secs_json(s: f64) -> Value {
     }
 }
 
-fn issue_tokens(
-    app: &App,
-    st: &mut crate::state::Inner,
-    client_id: &str,
-    scopes: &[String],
-) -> Value {
+fn issue_tokens(app: &App, st: &mut crate::state::Inner, client_id: &str, scopes: &[String]) -> Value {
     let access = new_token();
     let now = Instant::now();
     st.access.insert(
@@ -315,16 +273,14 @@ fn issue_tokens(
         );
         out["refresh_token"] = json!(refresh);
     }
-    st.devices
-        .entry(client_id.to_string())
-        .or_insert_with(|| Device {
-            id: new_uuid(),
-            device_id: new_uuid(),
-            project_device_id: new_uuid(),
-            inserted_at: rfc3339_now(),
-            last_seen_at: rfc3339_now(),
-            firmware: "0.0.0".into(),
-        });
+    st.devices.entry(client_id.to_string()).or_insert_with(|| Device {
+        id: new_uuid(),
+        device_id: new_uuid(),
+        project_device_id: new_uuid(),
+        inserted_at: rfc3339_now(),
+        last_seen_at: rfc3339_now(),
+        firmware: "0.0.0".into(),
+    });
     out
 }
 
@@ -353,9 +309,7 @@ async fn token(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             if now >= dc.expires {
                 return simple_error(400, "expired_token");
             }
-            let too_fast = dc
-                .last_poll
-                .is_some_and(|t| now.duration_since(t).as_secs_f64() < dc.interval);
+            let too_fast = dc.last_poll.is_some_and(|t| now.duration_since(t).as_secs_f64() < dc.interval);
             dc.last_poll = Some(now);
             if too_fast {
                 return simple_error(400, "slow_down");
@@ -370,11 +324,7 @@ async fn token(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         }
         Some("refresh_token") => {
             // The old reference spells the field `refresh_tokem`.
-            let Some(rt) = f
-                .get("refresh_token")
-                .or_else(|| f.get("refresh_tokem"))
-                .filter(|s| !s.is_empty())
-            else {
+            let Some(rt) = f.get("refresh_token").or_else(|| f.get("refresh_tokem")).filter(|s| !s.is_empty()) else {
                 return simple_error(400, "invalid_request");
             };
             let mut st = app.lock();
@@ -425,11 +375,7 @@ async fn revoke(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             r.revoked = true;
             access_to_revoke = Some(r.access_token.clone());
         }
-    } else if st
-        .access
-        .get(token)
-        .is_some_and(|a| a.client_id == client_id)
-    {
+    } else if st.access.get(token).is_some_and(|a| a.client_id == client_id) {
         access_to_revoke = Some(token.clone());
         for r in st.refresh.values_mut() {
             if &r.access_token == token {
@@ -458,11 +404,7 @@ fn bearer(app: &App, req: &Request<Incoming>, need_create: bool) -> Result<Strin
     match st.access.get(tok) {
         Some(a) if !a.revoked && Instant::now() < a.expires => {
             if need_create && !a.scopes.iter().any(|s| s == "asset_create") {
-                return Err(detailed_error(
-                    403,
-                    "Forbidden",
-                    "The token lacks the asset_create scope",
-                ));
+                return Err(detailed_error(403, "Forbidden", "The token lacks the asset_create scope"));
             }
             Ok(a.client_id.clone())
         }
@@ -473,17 +415,14 @@ fn bearer(app: &App, req: &Request<Incoming>, need_create: bool) -> Result<Strin
 fn touch_device(app: &App, client_id: &str, req: &Request<Incoming>) {
     let fw = header(req, "x-client-version").map(str::to_string);
     let mut st = app.lock();
-    let d = st
-        .devices
-        .entry(client_id.to_string())
-        .or_insert_with(|| Device {
-            id: new_uuid(),
-            device_id: new_uuid(),
-            project_device_id: new_uuid(),
-            inserted_at: rfc3339_now(),
-            last_seen_at: rfc3339_now(),
-            firmware: "0.0.0".into(),
-        });
+    let d = st.devices.entry(client_id.to_string()).or_insert_with(|| Device {
+        id: new_uuid(),
+        device_id: new_uuid(),
+        project_device_id: new_uuid(),
+        inserted_at: rfc3339_now(),
+        last_seen_at: rfc3339_now(),
+        firmware: "0.0.0".into(),
+    });
     d.last_seen_at = rfc3339_now();
     if let Some(fw) = fw {
         d.firmware = fw;
@@ -492,16 +431,11 @@ fn touch_device(app: &App, client_id: &str, req: &Request<Incoming>) {
 
 /// The asset exists and belongs to this device (others' assets look unknown: 404).
 fn owns(app: &App, asset_id: &str, client_id: &str) -> bool {
-    app.lock()
-        .assets
-        .get(asset_id)
-        .is_some_and(|a| a.client_id == client_id)
+    app.lock().assets.get(asset_id).is_some_and(|a| a.client_id == client_id)
 }
 
 fn channel_paused_at(st: &crate::state::Inner, channel: i64, t: f64) -> bool {
-    st.pauses
-        .get(&channel)
-        .is_some_and(|ws| ws.iter().any(|(s, e)| t >= *s && e.is_none_or(|e| t < e)))
+    st.pauses.get(&channel).is_some_and(|ws| ws.iter().any(|(s, e)| t >= *s && e.is_none_or(|e| t < e)))
 }
 
 fn devices_me(app: &App, client_id: &str, req: &Request<Incoming>) -> Resp {
@@ -576,11 +510,7 @@ fn devices_me(app: &App, client_id: &str, req: &Request<Incoming>) -> Resp {
 /// Reads a JSON object body; `None` = not JSON content type.
 async fn read_json_object(req: Request<Incoming>) -> Result<Map<String, Value>, Resp> {
     let Some(body) = collect_limited(req.into_body(), MAX_API_BODY).await else {
-        return Err(detailed_error(
-            413,
-            "Payload Too Large",
-            "Request body too large",
-        ));
+        return Err(detailed_error(413, "Payload Too Large", "Request body too large"));
     };
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(m)) => Ok(m),
@@ -603,11 +533,7 @@ fn opt_int(m: &Map<String, Value>, k: &str) -> Result<Option<i64>, Resp> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            })
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
             .map(Some)
             .ok_or_else(|| bad_request(format!("{k} must be an integer"))),
         Some(_) => Err(bad_request(format!("{k} must be an integer"))),
@@ -632,10 +558,7 @@ fn form_to_json(f: HashMap<String, String>) -> Result<Map<String, Value>, Resp> 
                     Value::Null
                 } else {
                     Value::Number(
-                        v.trim()
-                            .parse::<i64>()
-                            .map_err(|_| bad_request(format!("{k} must be an integer")))?
-                            .into(),
+                        v.trim().parse::<i64>().map_err(|_| bad_request(format!("{k} must be an integer")))?.into(),
                     )
                 }
             }
@@ -657,11 +580,7 @@ fn extension_of(name: &str) -> Option<&str> {
 }
 
 /// Basic upload URL count (section 14.4): ~part_size parts, none empty, non-final >= 5 MiB.
-pub fn basic_plan(
-    filesize: u64,
-    part_size: u64,
-    requested: Option<u64>,
-) -> Result<Vec<u64>, String> {
+pub fn basic_plan(filesize: u64, part_size: u64, requested: Option<u64>) -> Result<Vec<u64>, String> {
     if filesize == 0 {
         return Ok(vec![0]);
     }
@@ -721,11 +640,7 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
                 Err(r) => return r,
             }
         }
-        _ => {
-            return bad_request(
-                "Content-Type must be application/json or application/x-www-form-urlencoded",
-            )
-        }
+        _ => return bad_request("Content-Type must be application/json or application/x-www-form-urlencoded"),
     };
     let fields = (|| -> Result<_, Resp> {
         Ok((
@@ -740,11 +655,10 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             opt_int(&m, "parts")?,
         ))
     })();
-    let (name, filetype, filesize, realtime, channel, offset, extension, auto_version_id, parts) =
-        match fields {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
+    let (name, filetype, filesize, realtime, channel, offset, extension, auto_version_id, parts) = match fields {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let Some(filetype) = filetype.filter(|f| !f.trim().is_empty()) else {
         return bad_request("filetype is required");
     };
@@ -774,10 +688,7 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
                 return bad_request("extension must look like .mp4");
             }
         }
-        match (
-            name.as_deref().filter(|n| !n.is_empty()),
-            extension.as_deref(),
-        ) {
+        match (name.as_deref().filter(|n| !n.is_empty()), extension.as_deref()) {
             (Some(n), Some(ext)) => {
                 if extension_of(n) != Some(ext) {
                     return bad_request("name and extension do not match");
@@ -791,9 +702,7 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
                 (n.to_string(), false, None)
             }
             (None, Some(ext)) => (format!("[new file]{ext}"), true, None),
-            (None, None) => {
-                return bad_request("name with an extension, or extension, is required")
-            }
+            (None, None) => return bad_request("name with an extension, or extension, is required"),
         }
     } else {
         let Some(n) = name.filter(|n| !n.is_empty()) else {
@@ -821,11 +730,7 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     // 409 when the media was created (now - offset) while its channel was paused.
     let created_at = unix_now() - offset as f64;
     if channel_paused_at(&app.lock(), channel, created_at) {
-        return detailed_error(
-            409,
-            "Channel Paused",
-            "The channel you're uploading from is currently paused.",
-        );
+        return detailed_error(409, "Channel Paused", "The channel you're uploading from is currently paused.");
     }
 
     let id = new_uuid();
@@ -861,17 +766,8 @@ async fn asset_create(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         let n = plan.len();
         for (i, size) in plan.iter().enumerate() {
             let num = (i + 1) as u32;
-            asset.parts.insert(
-                num,
-                Part {
-                    size: *size,
-                    is_final: i + 1 == n,
-                    uploaded: None,
-                },
-            );
-            urls.push(crate::s3::presign(
-                app, &asset.key, &upload_id, num, &filetype,
-            ));
+            asset.parts.insert(num, Part { size: *size, is_final: i + 1 == n, uploaded: None });
+            urls.push(crate::s3::presign(app, &asset.key, &upload_id, num, &filetype));
         }
         asset.final_part = Some(n as u32);
     }
@@ -963,9 +859,7 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
             return bad_request(format!("parts[{i}].size must be between 0 and 5 GiB"));
         }
         if !is_final && (size as u64) < MIN_PART {
-            return bad_request(format!(
-                "parts[{i}].size must be at least 5242880 bytes unless is_final"
-            ));
+            return bad_request(format!("parts[{i}].size must be at least 5242880 bytes unless is_final"));
         }
         if req_parts.iter().any(|(n, _, _)| *n == number as u32) {
             return bad_request(format!("parts[{i}].number is repeated in this request"));
@@ -1008,19 +902,14 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
         if !a.realtime {
             return bad_request("This asset is not a real-time upload");
         }
-        if matches!(
-            a.state,
-            AssetState::Uploaded | AssetState::Failed | AssetState::Completing
-        ) {
+        if matches!(a.state, AssetState::Uploaded | AssetState::Failed | AssetState::Completing) {
             return bad_request("The upload of this asset is already complete");
         }
         let mut final_num = a.final_part;
         for (n, size, is_final) in &req_parts {
             if let Some(p) = a.parts.get(n) {
                 if p.size != *size || p.is_final != *is_final {
-                    return bad_request(format!(
-                        "part {n} is already registered with a different size or is_final"
-                    ));
+                    return bad_request(format!("part {n} is already registered with a different size or is_final"));
                 }
             }
             if *is_final {
@@ -1033,33 +922,16 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
             }
         }
         if let Some(f) = final_num {
-            let max_registered = a
-                .parts
-                .keys()
-                .chain(req_parts.iter().map(|p| &p.0))
-                .copied()
-                .max()
-                .unwrap_or(0);
+            let max_registered = a.parts.keys().chain(req_parts.iter().map(|p| &p.0)).copied().max().unwrap_or(0);
             if max_registered > f {
-                return bad_request(format!(
-                    "part numbers above the final part {f} are not allowed"
-                ));
+                return bad_request(format!("part numbers above the final part {f} are not allowed"));
             }
         }
-        if !finals.is_empty()
-            && a.final_part.is_some()
-            && a.filesize != asset_filesize.map(|s| s as u64)
-        {
-            return bad_request(
-                "asset_filesize differs from the one registered with the final part",
-            );
+        if !finals.is_empty() && a.final_part.is_some() && a.filesize != asset_filesize.map(|s| s as u64) {
+            return bad_request("asset_filesize differs from the one registered with the final part");
         }
         for (n, size, is_final) in &req_parts {
-            a.parts.entry(*n).or_insert(Part {
-                size: *size,
-                is_final: *is_final,
-                uploaded: None,
-            });
+            a.parts.entry(*n).or_insert(Part { size: *size, is_final: *is_final, uploaded: None });
         }
         if finals.len() == 1 && a.final_part.is_none() {
             a.final_part = final_num;
@@ -1073,10 +945,8 @@ async fn parts(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
         }
         (a.key.clone(), a.upload_id.clone(), a.filetype.clone())
     };
-    let urls: Vec<String> = req_parts
-        .iter()
-        .map(|(n, _, _)| crate::s3::presign(app, &key, &upload_id, *n, &filetype))
-        .collect();
+    let urls: Vec<String> =
+        req_parts.iter().map(|(n, _, _)| crate::s3::presign(app, &key, &upload_id, *n, &filetype)).collect();
     // Parts may already all be uploaded when the final part is registered last.
     crate::s3::maybe_complete(app, id).await;
     json_response(200, &json!({"upload_urls": urls}))
@@ -1105,9 +975,7 @@ async fn comment(app: &Arc<App>, req: Request<Incoming>, id: &str) -> Resp {
     };
     let timestamp = match m.get("timestamp") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f >= 0.0 && f.is_finite()) => {
-            n.as_f64()
-        }
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f >= 0.0 && f.is_finite()) => n.as_f64(),
         Some(_) => return bad_request("timestamp must be a non-negative number of frames"),
     };
     if let Some(a) = app.lock().assets.get_mut(id) {
@@ -1147,21 +1015,12 @@ mod tests {
 
     #[test]
     fn plans_have_no_empty_or_small_parts() {
-        for f in [
-            1u64,
-            5 * 1024 * 1024,
-            21_136_250,
-            25 * 1024 * 1024 + 1,
-            1 << 34,
-            MAX_FILE,
-        ] {
+        for f in [1u64, 5 * 1024 * 1024, 21_136_250, 25 * 1024 * 1024 + 1, 1 << 34, MAX_FILE] {
             let p = basic_plan(f, 25 * 1024 * 1024, None).unwrap();
             assert_eq!(p.iter().sum::<u64>(), f);
             assert!(p.iter().all(|s| *s > 0));
             let chunk = f.div_ceil(p.len() as u64);
-            assert!(p[..p.len() - 1]
-                .iter()
-                .all(|s| *s == chunk && (*s >= MIN_PART)));
+            assert!(p[..p.len() - 1].iter().all(|s| *s == chunk && (*s >= MIN_PART)));
         }
         assert_eq!(basic_plan(0, 25 << 20, None).unwrap(), vec![0]);
         assert!(basic_plan(10, 25 << 20, Some(3)).is_err());

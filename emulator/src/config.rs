@@ -123,9 +123,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
                 return Ok(v);
             }
             i += 1;
-            args.get(i)
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
+            args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag {
             "-h" | "--help" => return Err(String::new()),

@@ -50,9 +50,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
         (Method::GET, ["pair"]) => {
             // Browser-friendly approval for demos: the verification_uri_complete lands here.
             let code = req.uri().query().and_then(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "user_code")
-                    .map(|(_, v)| v.into_owned())
+                form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "user_code").map(|(_, v)| v.into_owned())
             });
             match code {
                 Some(c) => {
@@ -111,10 +109,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
         }
         (Method::GET, ["faults"]) => {
             let st = app.lock();
-            json_response(
-                200,
-                &serde_json::to_value(&st.faults).unwrap_or(Value::Null),
-            )
+            json_response(200, &serde_json::to_value(&st.faults).unwrap_or(Value::Null))
         }
         (Method::DELETE, ["faults"]) => {
             app.lock().faults.clear();
@@ -184,8 +179,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
                 .and_then(|(_, v)| v.parse::<u64>().ok())
                 .unwrap_or(0);
             let st = app.lock();
-            let entries: Vec<&crate::state::LogEntry> =
-                st.log.iter().filter(|e| e.id > since).collect();
+            let entries: Vec<&crate::state::LogEntry> = st.log.iter().filter(|e| e.id > since).collect();
             json_response(200, &serde_json::to_value(entries).unwrap_or(Value::Null))
         }
         (Method::DELETE, ["requests"]) => {
@@ -203,19 +197,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
             };
             let mut st = app.lock();
             let cur = st.rate;
-            let limit = b
-                .get("limit")
-                .map(|v| v.as_u64().filter(|n| *n <= u32::MAX as u64));
+            let limit = b.get("limit").map(|v| v.as_u64().filter(|n| *n <= u32::MAX as u64));
             let window = b.get("window_ms").map(|v| v.as_u64().filter(|n| *n > 0));
             let ra = b.get("retry_after").map(Value::as_bool);
-            if matches!(limit, Some(None))
-                || matches!(window, Some(None))
-                || matches!(ra, Some(None))
-            {
-                return err(
-                    400,
-                    "limit (u32), window_ms (> 0) and retry_after (bool) are optional fields",
-                );
+            if matches!(limit, Some(None)) || matches!(window, Some(None)) || matches!(ra, Some(None)) {
+                return err(400, "limit (u32), window_ms (> 0) and retry_after (bool) are optional fields");
             }
             st.rate = RateSettings {
                 limit: limit.flatten().map(|n| n as u32).unwrap_or(cur.limit),
@@ -233,11 +219,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
 fn approve(app: &App, code: &str) -> Resp {
     let mut st = app.lock();
     let now = Instant::now();
-    match st
-        .codes
-        .values_mut()
-        .find(|c| c.user_code == code && c.expires > now && !c.consumed)
-    {
+    match st.codes.values_mut().find(|c| c.user_code == code && c.expires > now && !c.consumed) {
         Some(c) => {
             c.approved = true;
             json_response(200, &json!({"approved": true, "client_id": c.client_id}))
@@ -251,9 +233,7 @@ async fn content(app: &Arc<App>, id: &str) -> Resp {
         let st = app.lock();
         match st.assets.get(id) {
             None => return err(404, "unknown asset"),
-            Some(a) if a.state != crate::state::AssetState::Uploaded => {
-                return err(409, "asset is not uploaded")
-            }
+            Some(a) if a.state != crate::state::AssetState::Uploaded => return err(409, "asset is not uploaded"),
             Some(a) => a.key.clone(),
         }
     };
@@ -263,20 +243,12 @@ async fn content(app: &Arc<App>, id: &str) -> Resp {
         Err(_) => return err(404, "object missing"),
     };
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let stream = futures::StreamExt::map(
-        tokio_util::io::ReaderStream::with_capacity(file, 1 << 16),
-        |r| {
-            r.map(Frame::data)
-                .map_err(|e| -> crate::server::BoxError { Box::new(e) })
-        },
-    );
+    let stream = futures::StreamExt::map(tokio_util::io::ReaderStream::with_capacity(file, 1 << 16), |r| {
+        r.map(Frame::data).map_err(|e| -> crate::server::BoxError { Box::new(e) })
+    });
     let mut r = http::Response::new(StreamBody::new(stream).boxed_unsync());
-    r.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("application/octet-stream"),
-    );
-    r.headers_mut()
-        .insert("content-length", http::HeaderValue::from(len));
+    r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert("content-length", http::HeaderValue::from(len));
     r
 }
 
@@ -291,10 +263,7 @@ fn parse_fault(b: &Map<String, Value>) -> Result<Fault, String> {
     let u = |k: &str| -> Result<Option<u64>, String> {
         match b.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| format!("{k} must be a non-negative integer")),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| format!("{k} must be a non-negative integer")),
         }
     };
     let target = s("target")?.unwrap_or_else(|| "api".into());
@@ -323,9 +292,7 @@ fn parse_fault(b: &Map<String, Value>) -> Result<Fault, String> {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-                        || http::HeaderValue::from_str(&v).is_err()
-                    {
+                    if http::HeaderName::from_bytes(k.as_bytes()).is_err() || http::HeaderValue::from_str(&v).is_err() {
                         return Err(format!("invalid header {k}"));
                     }
                     headers.push((k.clone(), v));
@@ -338,11 +305,7 @@ fn parse_fault(b: &Map<String, Value>) -> Result<Fault, String> {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
-        actions.push(FaultAction::Respond {
-            status: status as u16,
-            headers,
-            body,
-        });
+        actions.push(FaultAction::Respond { status: status as u16, headers, body });
     }
     if let Some(ms) = u("delay_ms")? {
         actions.push(FaultAction::Delay { ms });
@@ -391,11 +354,7 @@ async fn reset(app: &Arc<App>) -> Resp {
     if let Ok(mut rd) = tokio::fs::read_dir(&bucket_dir).await {
         while let Ok(Some(e)) = rd.next_entry().await {
             let p = e.path();
-            let _ = if p.is_dir() {
-                tokio::fs::remove_dir_all(&p).await
-            } else {
-                tokio::fs::remove_file(&p).await
-            };
+            let _ = if p.is_dir() { tokio::fs::remove_dir_all(&p).await } else { tokio::fs::remove_file(&p).await };
         }
     }
     if let Ok(mut rd) = tokio::fs::read_dir(&app.data_dir).await {

@@ -5,13 +5,7 @@ use std::collections::HashMap;
 
 /// The media type without parameters, lower-cased.
 pub fn essence(content_type: Option<&str>) -> String {
-    content_type
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 fn param(content_type: &str, name: &str) -> Option<String> {
@@ -27,14 +21,12 @@ fn param(content_type: &str, name: &str) -> Option<String> {
 /// Parse a form body. Err carries a short reason.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<HashMap<String, String>, String> {
     match essence(content_type).as_str() {
-        "application/x-www-form-urlencoded" => Ok(form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()),
+        "application/x-www-form-urlencoded" => {
+            Ok(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        }
         "multipart/form-data" => {
             let ct = content_type.unwrap_or("");
-            let boundary = param(ct, "boundary")
-                .filter(|b| !b.is_empty())
-                .ok_or("multipart body without boundary")?;
+            let boundary = param(ct, "boundary").filter(|b| !b.is_empty()).ok_or("multipart body without boundary")?;
             parse_multipart(body, &boundary)
         }
         "" => Err("missing Content-Type".into()),
@@ -46,10 +38,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 fn parse_multipart(body: &[u8], boundary: &str) -> Result<HashMap<String, String>, String> {
@@ -66,8 +55,7 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Result<HashMap<String, String
         }
         pos += 2;
         let head_end = find(body, b"\r\n\r\n", pos).ok_or("malformed multipart part headers")?;
-        let head =
-            std::str::from_utf8(&body[pos..head_end]).map_err(|_| "non-UTF-8 part headers")?;
+        let head = std::str::from_utf8(&body[pos..head_end]).map_err(|_| "non-UTF-8 part headers")?;
         let mut name = None;
         for line in head.split("\r\n") {
             let Some((k, v)) = line.split_once(':') else {
@@ -86,8 +74,7 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Result<HashMap<String, String
         end_delim.extend_from_slice(&delim);
         let data_end = find(body, &end_delim, data_start).ok_or("unterminated multipart part")?;
         let name = name.ok_or("multipart part without a name")?;
-        let value = String::from_utf8(body[data_start..data_end].to_vec())
-            .map_err(|_| "non-UTF-8 form value")?;
+        let value = String::from_utf8(body[data_start..data_end].to_vec()).map_err(|_| "non-UTF-8 form value")?;
         out.insert(name, value);
         pos = data_end + end_delim.len();
     }
@@ -107,14 +94,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for b in [
-            &b""[..],
-            b"--",
-            b"--XyZ",
-            b"--XyZ\r\n",
-            b"--XyZ\r\nfoo\r\n\r\nbar",
-            b"\xff\xfe",
-        ] {
+        for b in [&b""[..], b"--", b"--XyZ", b"--XyZ\r\n", b"--XyZ\r\nfoo\r\n\r\nbar", b"\xff\xfe"] {
             let _ = parse(Some("multipart/form-data; boundary=XyZ"), b);
         }
         assert!(parse(Some("text/plain"), b"a=b").is_err());

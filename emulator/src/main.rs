@@ -40,10 +40,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             elog!("fio-emulator: cannot start the runtime: {e}");
@@ -59,17 +56,12 @@ fn main() {
 async fn run(cfg: config::Config) -> Result<(), String> {
     let data_dir = match &cfg.data_dir {
         Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!(
-            "fio-emulator-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        )),
+        None => {
+            std::env::temp_dir().join(format!("fio-emulator-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()))
+        }
     };
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let data_dir = data_dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize().map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let bucket_name = "c2c".to_string();
     std::fs::create_dir_all(data_dir.join(&bucket_name))
         .map_err(|e| format!("cannot create the bucket folder: {e}"))?;
@@ -103,28 +95,13 @@ async fn run(cfg: config::Config) -> Result<(), String> {
 
     let fs = Arc::new(s3s_fs::FileSystem::new(&data_dir).map_err(|e| format!("s3s-fs: {e:?}"))?);
     let endpoint: url::Url = s3_base.parse().map_err(|e| format!("bad S3 URL: {e}"))?;
-    let bucket = rusty_s3::Bucket::new(
-        endpoint,
-        rusty_s3::UrlStyle::Path,
-        bucket_name.clone(),
-        cfg.region.clone(),
-    )
-    .map_err(|e| format!("bucket: {e}"))?;
-    let app = Arc::new(App::new(
-        cfg.clone(),
-        api_base.clone(),
-        s3_base.clone(),
-        data_dir.clone(),
-        fs,
-        bucket,
-        bucket_name,
-    ));
+    let bucket = rusty_s3::Bucket::new(endpoint, rusty_s3::UrlStyle::Path, bucket_name.clone(), cfg.region.clone())
+        .map_err(|e| format!("bucket: {e}"))?;
+    let app =
+        Arc::new(App::new(cfg.clone(), api_base.clone(), s3_base.clone(), data_dir.clone(), fs, bucket, bucket_name));
     let svc = {
         let mut b = s3s::service::S3ServiceBuilder::new(s3::DataPlane { app: app.clone() });
-        b.set_auth(s3s::auth::SimpleAuth::from_single(
-            cfg.s3_access_key.clone(),
-            cfg.s3_secret_key.clone(),
-        ));
+        b.set_auth(s3s::auth::SimpleAuth::from_single(cfg.s3_access_key.clone(), cfg.s3_secret_key.clone()));
         b.build()
     };
     let _ = app.s3svc.set(svc);
@@ -133,8 +110,7 @@ async fn run(cfg: config::Config) -> Result<(), String> {
     tokio::spawn(server::serve(s3_l, tls, app.clone(), Port::S3));
 
     // Key order as documented: api, s3, ca_cert.
-    let ca_json = serde_json::to_string(&ca_path.map(|p| p.display().to_string()))
-        .unwrap_or_else(|_| "null".into());
+    let ca_json = serde_json::to_string(&ca_path.map(|p| p.display().to_string())).unwrap_or_else(|_| "null".into());
     let ready = format!(
         "{{\"api\": {}, \"s3\": {}, \"ca_cert\": {ca_json}}}",
         serde_json::Value::from(api_base.clone()),
@@ -148,11 +124,7 @@ async fn run(cfg: config::Config) -> Result<(), String> {
     elog!(
         "fio-emulator: ready (api {api_base}, s3 {s3_base}, data {}, client secret {})",
         data_dir.display(),
-        if cfg.client_secret == config::DEFAULT_CLIENT_SECRET {
-            "default"
-        } else {
-            "custom"
-        }
+        if cfg.client_secret == config::DEFAULT_CLIENT_SECRET { "default" } else { "custom" }
     );
 
     // Run until SIGINT or SIGTERM; a temp data dir we made ourselves is removed then.
@@ -169,38 +141,24 @@ async fn run(cfg: config::Config) -> Result<(), String> {
 }
 
 /// Generates a CA and a server certificate for 127.0.0.1/localhost (and the bind host).
-fn make_tls(
-    data_dir: &Path,
-    bind_host: &str,
-) -> Result<(tokio_rustls::TlsAcceptor, PathBuf), String> {
+fn make_tls(data_dir: &Path, bind_host: &str) -> Result<(tokio_rustls::TlsAcceptor, PathBuf), String> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
     let e = |e: rcgen::Error| format!("certificate generation: {e}");
     let ca_key = KeyPair::generate().map_err(e)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "fio-emulator test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.distinguished_name.push(DnType::CommonName, "fio-emulator test CA");
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(e)?;
 
-    let mut names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     if !names.iter().any(|n| n == bind_host) && bind_host != "0.0.0.0" && bind_host != "::" {
         names.push(bind_host.to_string());
     }
     let key = KeyPair::generate().map_err(e)?;
     let mut params = CertificateParams::new(names).map_err(e)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "fio-emulator");
+    params.distinguished_name.push(DnType::CommonName, "fio-emulator");
     let cert = params.signed_by(&key, &ca).map_err(e)?;
 
     let dir = data_dir.join(".fio-tls");
@@ -209,8 +167,7 @@ fn make_tls(
     std::fs::write(&ca_path, ca.pem()).map_err(|e| format!("{}: {e}", ca_path.display()))?;
     std::fs::write(dir.join("server.pem"), cert.pem()).map_err(|e| format!("server.pem: {e}"))?;
 
-    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
-        .map_err(|e| format!("key: {e}"))?;
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| format!("key: {e}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut sc = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

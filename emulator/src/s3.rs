@@ -28,11 +28,7 @@ fn s3_error(status: u16, code: &str, message: &str, extra: &str) -> Resp {
 fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
     req.uri()
         .query()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
+        .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
         .unwrap_or_default()
 }
 
@@ -40,11 +36,7 @@ fn signed_list(req: &Request<Incoming>) -> Option<Vec<String>> {
     query_pairs(req)
         .into_iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-signedheaders"))
-        .map(|(_, v)| {
-            v.split(';')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .collect()
-        })
+        .map(|(_, v)| v.split(';').map(|s| s.trim().to_ascii_lowercase()).collect())
 }
 
 /// x-amz-* request headers that the presigned URL did not sign.
@@ -62,9 +54,7 @@ fn unsigned_amz_headers(req: &Request<Incoming>, signed: &[String]) -> Vec<Strin
 /// For a presigned request: every x-amz-* header is signed and every signed header is present.
 pub fn signed_headers_ok(req: &Request<Incoming>) -> Option<bool> {
     let signed = signed_list(req)?;
-    let present = signed
-        .iter()
-        .all(|h| h == "host" || req.headers().contains_key(h.as_str()));
+    let present = signed.iter().all(|h| h == "host" || req.headers().contains_key(h.as_str()));
     Some(present && unsigned_amz_headers(req, &signed).is_empty())
 }
 
@@ -102,8 +92,7 @@ impl http_body::Body for ReturnOnDrop {
                 if this.idle.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                this.timed_out
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                this.timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
                 this.inner = None; // not handed back: the connection is closed after the answer
                 Poll::Ready(Some(Err("request body idle timeout".into())))
             }
@@ -115,10 +104,7 @@ impl http_body::Body for ReturnOnDrop {
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner
-            .as_ref()
-            .map(|b| b.size_hint())
-            .unwrap_or_default()
+        self.inner.as_ref().map(|b| b.size_hint()).unwrap_or_default()
     }
 }
 
@@ -144,8 +130,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     if req.method() == Method::PUT || req.method() == Method::POST {
         if let Some(te) = req.headers().get("transfer-encoding") {
             let te = xml_escape(&String::from_utf8_lossy(te.as_bytes()));
-            let extra =
-                format!("<Header>Transfer-Encoding</Header><HeaderValue>{te}</HeaderValue>");
+            let extra = format!("<Header>Transfer-Encoding</Header><HeaderValue>{te}</HeaderValue>");
             let msg = "A header you provided implies functionality that is not implemented";
             return refuse(req, s3_error(501, "NotImplemented", msg, &extra)).await;
         }
@@ -166,10 +151,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     if let Some(signed) = signed_list(&req) {
         let unsigned = unsigned_amz_headers(&req, &signed);
         if !unsigned.is_empty() {
-            let extra = format!(
-                "<HeadersNotSigned>{}</HeadersNotSigned>",
-                xml_escape(&unsigned.join(", "))
-            );
+            let extra = format!("<HeadersNotSigned>{}</HeadersNotSigned>", xml_escape(&unsigned.join(", ")));
             let msg = "There were headers present in the request which were not signed";
             return refuse(req, s3_error(403, "AccessDenied", msg, &extra)).await;
         }
@@ -193,8 +175,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
         let msg = "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.";
         let mut r = s3_error(400, "RequestTimeout", msg, "");
-        r.headers_mut()
-            .insert("connection", http::HeaderValue::from_static("close"));
+        r.headers_mut().insert("connection", http::HeaderValue::from_static("close"));
         return r;
     }
     let unread = slot.lock().ok().and_then(|mut s| s.take());
@@ -202,10 +183,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         let _ = crate::server::drain(body, MAX_PART).await;
     }
     match result {
-        Ok(resp) => resp.map(|b| {
-            b.map_err(|e| -> crate::server::BoxError { e })
-                .boxed_unsync()
-        }),
+        Ok(resp) => resp.map(|b| b.map_err(|e| -> crate::server::BoxError { e }).boxed_unsync()),
         Err(e) => {
             elog!("fio-emulator: s3s error: {e:?}");
             let msg = "We encountered an internal error. Please try again.";
@@ -215,9 +193,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn creds(app: &App) -> s3s::auth::Credentials {
@@ -250,28 +226,18 @@ pub async fn start_upload(app: &App, key: &str, content_type: &str) -> Result<St
         content_type: Some(content_type.to_string()),
         ..Default::default()
     };
-    let out = app
-        .fs
-        .create_multipart_upload(s3req(app, input))
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    out.output
-        .upload_id
-        .ok_or_else(|| "no upload id".to_string())
+    let out = app.fs.create_multipart_upload(s3req(app, input)).await.map_err(|e| format!("{e:?}"))?;
+    out.output.upload_id.ok_or_else(|| "no upload id".to_string())
 }
 
 pub fn presign(app: &App, key: &str, upload_id: &str, part: u32, filetype: &str) -> String {
-    let mut action = app
-        .bucket
-        .upload_part(Some(&app.s3_creds), key, part as u16, upload_id);
+    let mut action = app.bucket.upload_part(Some(&app.s3_creds), key, part as u16, upload_id);
     if app.cfg.signed_headers == SignedHeaders::HostContentTypeAcl {
         action.headers_mut().insert("content-type", filetype);
         action.headers_mut().insert("x-amz-acl", "private");
     }
     use rusty_s3::S3Action;
-    action
-        .sign(Duration::from_secs(app.cfg.url_expiry))
-        .to_string()
+    action.sign(Duration::from_secs(app.cfg.url_expiry)).to_string()
 }
 
 /// The S3 surface exposed on the S3 port: UploadPart (watched), GetObject and HeadObject.
@@ -281,24 +247,17 @@ pub struct DataPlane {
 
 #[async_trait::async_trait]
 impl S3 for DataPlane {
-    async fn upload_part(
-        &self,
-        req: S3Request<dto::UploadPartInput>,
-    ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+    async fn upload_part(&self, req: S3Request<dto::UploadPartInput>) -> S3Result<S3Response<dto::UploadPartOutput>> {
         let upload_id = req.input.upload_id.clone();
         let part = req.input.part_number;
         let declared = req.input.content_length;
         let out = self.app.fs.upload_part(req).await?;
         let size = match declared {
             Some(n) if n >= 0 => n as u64,
-            _ => tokio::fs::metadata(
-                self.app
-                    .data_dir
-                    .join(format!(".upload_id-{upload_id}.part-{part}")),
-            )
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0),
+            _ => tokio::fs::metadata(self.app.data_dir.join(format!(".upload_id-{upload_id}.part-{part}")))
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0),
         };
         let asset_id = {
             let mut st = self.app.lock();
@@ -320,17 +279,11 @@ impl S3 for DataPlane {
         Ok(out)
     }
 
-    async fn get_object(
-        &self,
-        req: S3Request<dto::GetObjectInput>,
-    ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<dto::GetObjectInput>) -> S3Result<S3Response<dto::GetObjectOutput>> {
         self.app.fs.get_object(req).await
     }
 
-    async fn head_object(
-        &self,
-        req: S3Request<dto::HeadObjectInput>,
-    ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<dto::HeadObjectInput>) -> S3Result<S3Response<dto::HeadObjectOutput>> {
         self.app.fs.head_object(req).await
     }
 }
@@ -343,10 +296,7 @@ pub async fn maybe_complete(app: &Arc<App>, asset_id: &str) {
         let Some(a) = st.assets.get_mut(asset_id) else {
             return;
         };
-        if matches!(
-            a.state,
-            AssetState::Uploaded | AssetState::Failed | AssetState::Completing
-        ) {
+        if matches!(a.state, AssetState::Uploaded | AssetState::Failed | AssetState::Completing) {
             return;
         }
         let Some(final_num) = a.final_part else {
@@ -360,10 +310,7 @@ pub async fn maybe_complete(app: &Arc<App>, asset_id: &str) {
         for (n, p) in &a.parts {
             let got = p.uploaded.unwrap_or(0);
             if got != p.size {
-                failure = Some(format!(
-                    "part {n} was registered with {} bytes but {got} were uploaded",
-                    p.size
-                ));
+                failure = Some(format!("part {n} was registered with {} bytes but {got} were uploaded", p.size));
                 break;
             }
             sum += got;
@@ -371,20 +318,13 @@ pub async fn maybe_complete(app: &Arc<App>, asset_id: &str) {
         if failure.is_none() {
             if let Some(total) = a.filesize {
                 if sum != total {
-                    failure = Some(format!(
-                        "parts add up to {sum} bytes but the file size is {total}"
-                    ));
+                    failure = Some(format!("parts add up to {sum} bytes but the file size is {total}"));
                 }
             }
         }
         debug_assert!(a.parts.keys().all(|n| *n <= final_num));
         a.state = AssetState::Completing;
-        (
-            a.key.clone(),
-            a.upload_id.clone(),
-            a.parts.keys().copied().collect::<Vec<u32>>(),
-            failure,
-        )
+        (a.key.clone(), a.upload_id.clone(), a.parts.keys().copied().collect::<Vec<u32>>(), failure)
     };
     let result = match failure {
         Some(f) => {
@@ -421,10 +361,7 @@ async fn complete(app: &App, key: &str, upload_id: &str, numbers: &[u32]) -> Res
     // s3s-fs insists on parts numbered 1..N while Frame.io allows gaps: renumber the stored
     // part files densely (order kept) before completing. A failed complete loses the upload,
     // so the files are checked first.
-    let part_path = |n: u32| {
-        app.data_dir
-            .join(format!(".upload_id-{upload_id}.part-{n}"))
-    };
+    let part_path = |n: u32| app.data_dir.join(format!(".upload_id-{upload_id}.part-{n}"));
     for n in numbers {
         if !part_path(*n).exists() {
             return Err(format!("part {n} is missing from storage"));
@@ -438,12 +375,8 @@ async fn complete(app: &App, key: &str, upload_id: &str, numbers: &[u32]) -> Res
                 .map_err(|e| format!("renumbering part {n}: {e}"))?;
         }
     }
-    let parts: Vec<dto::CompletedPart> = (1..=numbers.len() as i32)
-        .map(|n| dto::CompletedPart {
-            part_number: Some(n),
-            ..Default::default()
-        })
-        .collect();
+    let parts: Vec<dto::CompletedPart> =
+        (1..=numbers.len() as i32).map(|n| dto::CompletedPart { part_number: Some(n), ..Default::default() }).collect();
     let input = dto::CompleteMultipartUploadInput {
         bucket: app.bucket_name.clone(),
         key: key.to_string(),
@@ -451,11 +384,7 @@ async fn complete(app: &App, key: &str, upload_id: &str, numbers: &[u32]) -> Res
         multipart_upload: Some(dto::CompletedMultipartUpload { parts: Some(parts) }),
         ..Default::default()
     };
-    let out = app
-        .fs
-        .complete_multipart_upload(s3req(app, input))
-        .await
-        .map_err(|e| format!("complete: {e:?}"))?;
+    let out = app.fs.complete_multipart_upload(s3req(app, input)).await.map_err(|e| format!("complete: {e:?}"))?;
     // s3s-fs returns the real result through a future.
     if let Some(fut) = out.output.future {
         fut.await.map_err(|e| format!("complete: {e:?}"))?;
@@ -494,11 +423,7 @@ pub async fn sha256_of(app: &Arc<App>, asset_id: &str) -> Option<String> {
             }
             h.update(&buf[..n]);
         }
-        Ok(h.finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(h.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
     })
     .await
     .ok()?

@@ -35,9 +35,7 @@ impl Port {
 }
 
 pub fn body_from(b: impl Into<Bytes>) -> RespBody {
-    Full::new(b.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed_unsync()
+    Full::new(b.into()).map_err(|never: Infallible| match never {}).boxed_unsync()
 }
 
 pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
@@ -46,19 +44,14 @@ pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp
     if !content_type.is_empty() {
         r.headers_mut().insert(
             "content-type",
-            HeaderValue::from_str(content_type)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
         );
     }
     r
 }
 
 pub fn json_response(status: u16, v: &serde_json::Value) -> Resp {
-    response(
-        status,
-        "application/json; charset=utf-8",
-        serde_json::to_vec(v).unwrap_or_default(),
-    )
+    response(status, "application/json; charset=utf-8", serde_json::to_vec(v).unwrap_or_default())
 }
 
 /// Marker error: the connection is dropped on purpose (fault injection).
@@ -71,12 +64,7 @@ impl std::fmt::Display for Dropped {
 }
 impl std::error::Error for Dropped {}
 
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    app: Arc<App>,
-    port: Port,
-) {
+pub async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, app: Arc<App>, port: Port) {
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(x) => x,
@@ -94,18 +82,10 @@ pub async fn serve(
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(app.clone(), port, fd, req));
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(120))
-                .keep_alive(true);
+            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(120)).keep_alive(true);
             match tls {
                 Some(acceptor) => {
-                    let s = match tokio::time::timeout(
-                        Duration::from_secs(30),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
+                    let s = match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
                         _ => return,
                     };
@@ -128,20 +108,14 @@ fn set_linger_zero(fd: RawFd) {
 
 /// Has the peer closed or reset the connection? Works with unread data still queued.
 fn peer_closed(fd: RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
+    let mut p = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
     // SAFETY: one valid pollfd and a zero timeout; the fd is open (see set_linger_zero).
     let n = unsafe { libc::poll(&mut p, 1, 0) };
     n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
 fn header_str(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    req.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// Query values that would let someone replay a URL are not logged.
@@ -163,12 +137,7 @@ pub fn redact_uri(uri: &http::Uri) -> String {
     format!("{path}?{}", parts.join("&"))
 }
 
-async fn handle(
-    app: Arc<App>,
-    port: Port,
-    fd: RawFd,
-    req: Request<Incoming>,
-) -> Result<Resp, BoxError> {
+async fn handle(app: Arc<App>, port: Port, fd: RawFd, req: Request<Incoming>) -> Result<Resp, BoxError> {
     let t0 = app.elapsed_ms();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
@@ -188,11 +157,7 @@ async fn handle(
             status: 0,
             content_length: header_str(&req, "content-length").and_then(|v| v.trim().parse().ok()),
             transfer_encoding: header_str(&req, "transfer-encoding"),
-            signed_headers_ok: if port == Port::S3 {
-                crate::s3::signed_headers_ok(&req)
-            } else {
-                None
-            },
+            signed_headers_ok: if port == Port::S3 { crate::s3::signed_headers_ok(&req) } else { None },
             time_ms: t0,
             duration_ms: 0,
             fault: None,
@@ -200,26 +165,17 @@ async fn handle(
         },
     };
 
-    if let Some((id, action)) =
-        app.take_fault(port.name(), &method, &path, req.uri().query().unwrap_or(""))
-    {
+    if let Some((id, action)) = app.take_fault(port.name(), &method, &path, req.uri().query().unwrap_or("")) {
         log.entry.fault = Some(format!("{}#{id}", action.kind()));
         match action {
             FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
-            FaultAction::Respond {
-                status,
-                headers,
-                body,
-            } => {
+            FaultAction::Respond { status, headers, body } => {
                 // Drain the body so the client sees the status rather than a broken pipe.
                 let _ = drain(req.into_body(), u64::MAX).await;
                 let mut r = response(status, "", body.clone());
                 let mut has_ct = false;
                 for (k, v) in &headers {
-                    if let (Ok(k), Ok(v)) = (
-                        http::HeaderName::from_bytes(k.as_bytes()),
-                        HeaderValue::from_str(v),
-                    ) {
+                    if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
                         has_ct |= k == http::header::CONTENT_TYPE;
                         r.headers_mut().append(k, v);
                     }
@@ -234,8 +190,7 @@ async fn handle(
                     } else {
                         "application/json; charset=utf-8"
                     };
-                    r.headers_mut()
-                        .insert("content-type", HeaderValue::from_static(ct));
+                    r.headers_mut().insert("content-type", HeaderValue::from_static(ct));
                 }
                 log.entry.status = status;
                 return Ok(r);
@@ -246,9 +201,7 @@ async fn handle(
                 return Err(Box::new(Dropped));
             }
             FaultAction::Stall { ms } => {
-                let hold = ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(Duration::from_secs_f64(app.cfg.stall_max_secs));
+                let hold = ms.map(Duration::from_millis).unwrap_or(Duration::from_secs_f64(app.cfg.stall_max_secs));
                 // Hold the request (and its unread body) without reading or answering,
                 // until the client gives up or the hold time ends.
                 let until = tokio::time::Instant::now() + hold;

@@ -181,20 +181,10 @@ pub struct Fault {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultAction {
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
-    Delay {
-        ms: u64,
-    },
-    Reset {
-        after_bytes: u64,
-    },
-    Stall {
-        ms: Option<u64>,
-    },
+    Respond { status: u16, headers: Vec<(String, String)>, body: String },
+    Delay { ms: u64 },
+    Reset { after_bytes: u64 },
+    Stall { ms: Option<u64> },
 }
 
 impl FaultAction {
@@ -238,13 +228,8 @@ impl App {
         bucket: rusty_s3::Bucket,
         bucket_name: String,
     ) -> App {
-        let s3_creds =
-            rusty_s3::Credentials::new(cfg.s3_access_key.clone(), cfg.s3_secret_key.clone());
-        let rate = RateSettings {
-            limit: cfg.rate_limit,
-            window_ms: cfg.rate_window_ms,
-            retry_after: cfg.retry_after,
-        };
+        let s3_creds = rusty_s3::Credentials::new(cfg.s3_access_key.clone(), cfg.s3_secret_key.clone());
+        let rate = RateSettings { limit: cfg.rate_limit, window_ms: cfg.rate_window_ms, retry_after: cfg.retry_after };
         App {
             cfg,
             started: Instant::now(),
@@ -256,12 +241,7 @@ impl App {
             bucket,
             s3_creds,
             s3svc: OnceLock::new(),
-            st: Mutex::new(Inner {
-                rate,
-                next_fault_id: 1,
-                next_log_id: 1,
-                ..Default::default()
-            }),
+            st: Mutex::new(Inner { rate, next_fault_id: 1, next_log_id: 1, ..Default::default() }),
         }
     }
 
@@ -276,19 +256,8 @@ impl App {
 
     pub fn log(&self, mut e: LogEntry) {
         if !self.cfg.quiet {
-            let fault = e
-                .fault
-                .as_deref()
-                .map(|f| format!(" [fault {f}]"))
-                .unwrap_or_default();
-            elog!(
-                "fio-emulator: {} {} {} -> {}{}",
-                e.port,
-                e.method,
-                e.path,
-                e.status,
-                fault
-            );
+            let fault = e.fault.as_deref().map(|f| format!(" [fault {f}]")).unwrap_or_default();
+            elog!("fio-emulator: {} {} {} -> {}{}", e.port, e.method, e.path, e.status, fault);
         }
         let mut st = self.lock();
         e.id = st.next_log_id;
@@ -300,23 +269,14 @@ impl App {
     }
 
     /// The first fault that matches consumes one use; `skip` lets earlier matches through.
-    pub fn take_fault(
-        &self,
-        target: &str,
-        method: &str,
-        path: &str,
-        query: &str,
-    ) -> Option<(u64, FaultAction)> {
+    pub fn take_fault(&self, target: &str, method: &str, path: &str, query: &str) -> Option<(u64, FaultAction)> {
         let mut st = self.lock();
         let mut found = None;
         for (i, f) in st.faults.iter_mut().enumerate() {
             if f.target != target || f.remaining == 0 || !path.starts_with(&f.path_prefix) {
                 continue;
             }
-            if f.query_contains
-                .as_ref()
-                .is_some_and(|q| !query.contains(q.as_str()))
-            {
+            if f.query_contains.as_ref().is_some_and(|q| !query.contains(q.as_str())) {
                 continue;
             }
             if let Some(m) = &f.method {
@@ -345,12 +305,7 @@ impl App {
         let mut st = self.lock();
         let rs = st.rate;
         if rs.limit == 0 {
-            return RateResult {
-                allowed: true,
-                settings: rs,
-                remaining: 0,
-                retry_after: 0,
-            };
+            return RateResult { allowed: true, settings: rs, remaining: 0, retry_after: 0 };
         }
         let now = Instant::now();
         // Forget idle buckets now and then so made-up tokens cannot grow the map forever.
@@ -367,21 +322,11 @@ impl App {
         if entry.0 + 1.0 > limit + 1e-9 {
             let wait_ms = (entry.0 + 1.0 - limit) / leak_per_ms;
             let retry_after = ((wait_ms / 1000.0).ceil() as u64).max(1);
-            RateResult {
-                allowed: false,
-                settings: rs,
-                remaining: 0,
-                retry_after,
-            }
+            RateResult { allowed: false, settings: rs, remaining: 0, retry_after }
         } else {
             entry.0 += 1.0;
             let remaining = (limit - entry.0).floor().max(0.0) as u64;
-            RateResult {
-                allowed: true,
-                settings: rs,
-                remaining,
-                retry_after: 0,
-            }
+            RateResult { allowed: true, settings: rs, remaining, retry_after: 0 }
         }
     }
 }
@@ -394,10 +339,7 @@ pub struct RateResult {
 }
 
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 pub fn rfc3339_now() -> String {
@@ -412,9 +354,5 @@ pub fn new_uuid() -> String {
 
 /// 64 hex chars of OS randomness (two v4 UUIDs).
 pub fn new_token() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }

@@ -13,11 +13,7 @@ fn ready_line_and_health() {
     assert!(emu.api.starts_with("http://127.0.0.1:"), "{}", emu.api);
     assert!(emu.s3.starts_with("http://127.0.0.1:"), "{}", emu.s3);
     assert!(emu.ca.is_none());
-    assert!(
-        emu.ready_after < Duration::from_secs(3),
-        "ready after {:?}",
-        emu.ready_after
-    );
+    assert!(emu.ready_after < Duration::from_secs(3), "ready after {:?}", emu.ready_after);
     let r = emu.control("GET", "/_emulator/health", None);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["ok"], true);
@@ -30,11 +26,7 @@ fn device_code_validation_and_both_encodings() {
         for path in ["/v2/auth/device/code", "/v2/device/code"] {
             let r = emu.post_form(
                 path,
-                &[
-                    ("client_id", "cam-1"),
-                    ("client_secret", SECRET),
-                    ("scope", "asset_create offline"),
-                ],
+                &[("client_id", "cam-1"), ("client_secret", SECRET), ("scope", "asset_create offline")],
                 multipart,
             );
             assert_eq!(r.status, 200, "{}", r.text());
@@ -54,81 +46,42 @@ fn device_code_validation_and_both_encodings() {
     // Wrong secret: the documented simple error.
     let r = emu.post_form(
         "/v2/auth/device/code",
-        &[
-            ("client_id", "cam-1"),
-            ("client_secret", "nope"),
-            ("scope", "asset_create offline"),
-        ],
+        &[("client_id", "cam-1"), ("client_secret", "nope"), ("scope", "asset_create offline")],
         true,
     );
-    assert_eq!(
-        (r.status, r.simple_error().as_str()),
-        (400, "invalid_client")
-    );
+    assert_eq!((r.status, r.simple_error().as_str()), (400, "invalid_client"));
     // Missing fields.
     for fields in [
         vec![("client_secret", SECRET), ("scope", "asset_create")],
         vec![("client_id", "cam-1"), ("scope", "asset_create")],
         vec![("client_id", "cam-1"), ("client_secret", SECRET)],
-        vec![
-            ("client_id", ""),
-            ("client_secret", SECRET),
-            ("scope", "offline"),
-        ],
+        vec![("client_id", ""), ("client_secret", SECRET), ("scope", "offline")],
     ] {
         let r = emu.post_form("/v2/auth/device/code", &fields, true);
-        assert_eq!(
-            (r.status, r.simple_error().as_str()),
-            (400, "invalid_request"),
-            "{fields:?}"
-        );
+        assert_eq!((r.status, r.simple_error().as_str()), (400, "invalid_request"), "{fields:?}");
     }
     let r = emu.post_form(
         "/v2/auth/device/code",
-        &[
-            ("client_id", "c"),
-            ("client_secret", SECRET),
-            ("scope", "asset_create admin"),
-        ],
+        &[("client_id", "c"), ("client_secret", SECRET), ("scope", "asset_create admin")],
         true,
     );
-    assert_eq!(
-        (r.status, r.simple_error().as_str()),
-        (400, "invalid_scope")
-    );
+    assert_eq!((r.status, r.simple_error().as_str()), (400, "invalid_scope"));
     // Not a form at all.
-    let r = emu.req(
-        "POST",
-        &emu.url("/v2/auth/device/code"),
-        &[("content-type", "application/json")],
-        Some(b"{}"),
-    );
-    assert_eq!(
-        (r.status, r.simple_error().as_str()),
-        (400, "invalid_request")
-    );
+    let r = emu.req("POST", &emu.url("/v2/auth/device/code"), &[("content-type", "application/json")], Some(b"{}"));
+    assert_eq!((r.status, r.simple_error().as_str()), (400, "invalid_request"));
     // A non-semver x-client-version.
     let r = emu.req(
         "POST",
         &emu.url("/v2/auth/device/code"),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("x-client-version", "v2"),
-        ],
+        &[("content-type", "application/x-www-form-urlencoded"), ("x-client-version", "v2")],
         Some(format!("client_id=c&client_secret={SECRET}&scope=offline").as_bytes()),
     );
-    assert_eq!(
-        (r.status, r.simple_error().as_str()),
-        (400, "invalid_request")
-    );
+    assert_eq!((r.status, r.simple_error().as_str()), (400, "invalid_request"));
     // URL pairing mode fills verification_uri_complete, which approves in a browser.
     let r = emu.req(
         "POST",
         &emu.url("/v2/auth/device/code"),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("x-client-platypus-enabled", "true"),
-        ],
+        &[("content-type", "application/x-www-form-urlencoded"), ("x-client-platypus-enabled", "true")],
         Some(format!("client_id=c&client_secret={SECRET}&scope=offline+asset_create").as_bytes()),
     );
     assert_eq!(r.status, 200);
@@ -152,39 +105,17 @@ fn pairing_pending_slow_down_approve_and_reuse() {
     let r = emu.poll("cam-2", code);
     assert_eq!((r.status, r.simple_error().as_str()), (400, "slow_down"));
     std::thread::sleep(Duration::from_millis(450));
-    assert_eq!(
-        emu.poll("cam-2", code).simple_error(),
-        "authorization_pending"
-    );
+    assert_eq!(emu.poll("cam-2", code).simple_error(), "authorization_pending");
     // Another client cannot use this code; a made-up code is invalid.
     std::thread::sleep(Duration::from_millis(450));
     assert_eq!(emu.poll("cam-other", code).simple_error(), "invalid_grant");
-    assert_eq!(
-        emu.poll("cam-2", "not-a-code").simple_error(),
-        "invalid_grant"
-    );
+    assert_eq!(emu.poll("cam-2", "not-a-code").simple_error(), "invalid_grant");
     // Approve through the control API.
     let listed = emu.control("GET", "/_emulator/pairing", None).json();
-    assert!(listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c["user_code"] == dc["user_code"]));
-    let r = emu.control(
-        "POST",
-        "/_emulator/pairing/approve",
-        Some(json!({"user_code": dc["user_code"]})),
-    );
+    assert!(listed.as_array().unwrap().iter().any(|c| c["user_code"] == dc["user_code"]));
+    let r = emu.control("POST", "/_emulator/pairing/approve", Some(json!({"user_code": dc["user_code"]})));
     assert_eq!(r.status, 200);
-    assert_eq!(
-        emu.control(
-            "POST",
-            "/_emulator/pairing/approve",
-            Some(json!({"user_code": "000000x"}))
-        )
-        .status,
-        404
-    );
+    assert_eq!(emu.control("POST", "/_emulator/pairing/approve", Some(json!({"user_code": "000000x"}))).status, 404);
     std::thread::sleep(Duration::from_millis(450));
     let r = emu.poll("cam-2", code);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -198,32 +129,19 @@ fn pairing_pending_slow_down_approve_and_reuse() {
     // Wrong secret and missing grant fields.
     let r = emu.post_form(
         "/v2/auth/token",
-        &[
-            ("client_id", "cam-2"),
-            ("client_secret", "x"),
-            ("grant_type", DEVICE_GRANT),
-            ("device_code", code),
-        ],
+        &[("client_id", "cam-2"), ("client_secret", "x"), ("grant_type", DEVICE_GRANT), ("device_code", code)],
         true,
     );
     assert_eq!(r.simple_error(), "invalid_client");
     let r = emu.post_form(
         "/v2/auth/token",
-        &[
-            ("client_id", "cam-2"),
-            ("client_secret", SECRET),
-            ("grant_type", DEVICE_GRANT),
-        ],
+        &[("client_id", "cam-2"), ("client_secret", SECRET), ("grant_type", DEVICE_GRANT)],
         true,
     );
     assert_eq!(r.simple_error(), "invalid_request");
     let r = emu.post_form(
         "/v2/auth/token",
-        &[
-            ("client_id", "cam-2"),
-            ("client_secret", SECRET),
-            ("grant_type", "password"),
-        ],
+        &[("client_id", "cam-2"), ("client_secret", SECRET), ("grant_type", "password")],
         true,
     );
     assert_eq!(r.simple_error(), "invalid_request");
@@ -240,16 +158,9 @@ fn pairing_code_expires() {
     assert_eq!(dc["expires_in"], json!(1));
     std::thread::sleep(Duration::from_millis(1200));
     let r = emu.poll("cam-3", dc["device_code"].as_str().unwrap());
-    assert_eq!(
-        (r.status, r.simple_error().as_str()),
-        (400, "expired_token")
-    );
+    assert_eq!((r.status, r.simple_error().as_str()), (400, "expired_token"));
     // Expired codes cannot be approved either.
-    let r = emu.control(
-        "POST",
-        "/_emulator/pairing/approve",
-        Some(json!({"user_code": dc["user_code"]})),
-    );
+    let r = emu.control("POST", "/_emulator/pairing/approve", Some(json!({"user_code": dc["user_code"]})));
     assert_eq!(r.status, 404);
 }
 
@@ -262,29 +173,17 @@ fn refresh_tokens_are_single_use_and_revoke_works() {
     let r = emu.refresh("cam-4", &refresh);
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
-    let (access2, refresh2) = (
-        j["access_token"].as_str().unwrap().to_string(),
-        j["refresh_token"].as_str().unwrap().to_string(),
-    );
+    let (access2, refresh2) =
+        (j["access_token"].as_str().unwrap().to_string(), j["refresh_token"].as_str().unwrap().to_string());
     assert_ne!(refresh2, refresh);
     // Reuse of a refresh token: 400 invalid_request; the old access token is dead.
     let r = emu.refresh("cam-4", &refresh);
-    assert_eq!(
-        (r.status, r.simple_error().as_str()),
-        (400, "invalid_request")
-    );
+    assert_eq!((r.status, r.simple_error().as_str()), (400, "invalid_request"));
     emu.get("/v2/devices/me", Some(&access)).detailed(401);
     assert_eq!(emu.get("/v2/devices/me", Some(&access2)).status, 200);
     // Unknown refresh token, another client's token, the legacy field spelling.
-    assert_eq!(
-        emu.refresh("cam-4", "11111111-2222-3333-4444-555555555555")
-            .simple_error(),
-        "invalid_grant"
-    );
-    assert_eq!(
-        emu.refresh("cam-other", &refresh2).simple_error(),
-        "invalid_grant"
-    );
+    assert_eq!(emu.refresh("cam-4", "11111111-2222-3333-4444-555555555555").simple_error(), "invalid_grant");
+    assert_eq!(emu.refresh("cam-other", &refresh2).simple_error(), "invalid_grant");
     let r = emu.post_form(
         "/v2/auth/token",
         &[
@@ -297,35 +196,21 @@ fn refresh_tokens_are_single_use_and_revoke_works() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
-    let (access3, refresh3) = (
-        j["access_token"].as_str().unwrap().to_string(),
-        j["refresh_token"].as_str().unwrap().to_string(),
-    );
+    let (access3, refresh3) =
+        (j["access_token"].as_str().unwrap().to_string(), j["refresh_token"].as_str().unwrap().to_string());
 
     // Revoke: wrong secret, missing token, then the real thing.
     let r = emu.post_form(
         "/v2/auth/revoke",
-        &[
-            ("client_id", "cam-4"),
-            ("client_secret", "bad"),
-            ("token", &refresh3),
-        ],
+        &[("client_id", "cam-4"), ("client_secret", "bad"), ("token", &refresh3)],
         true,
     );
     assert_eq!(r.simple_error(), "invalid_client");
-    let r = emu.post_form(
-        "/v2/auth/revoke",
-        &[("client_id", "cam-4"), ("client_secret", SECRET)],
-        true,
-    );
+    let r = emu.post_form("/v2/auth/revoke", &[("client_id", "cam-4"), ("client_secret", SECRET)], true);
     assert_eq!(r.simple_error(), "invalid_request");
     let r = emu.post_form(
         "/v2/auth/revoke",
-        &[
-            ("client_id", "cam-4"),
-            ("client_secret", SECRET),
-            ("token", &refresh3),
-        ],
+        &[("client_id", "cam-4"), ("client_secret", SECRET), ("token", &refresh3)],
         true,
     );
     assert_eq!(r.status, 200);
@@ -337,13 +222,7 @@ fn refresh_tokens_are_single_use_and_revoke_works() {
 
 #[test]
 fn token_lifetimes_and_expire_control() {
-    let emu = Emu::start(&[
-        "--auto-approve",
-        "--access-token-ttl",
-        "1",
-        "--refresh-token-ttl",
-        "2",
-    ]);
+    let emu = Emu::start(&["--auto-approve", "--access-token-ttl", "1", "--refresh-token-ttl", "2"]);
     let (access, refresh) = emu.pair("cam-5");
     assert_eq!(emu.get("/v2/devices/me", Some(&access)).status, 200);
     std::thread::sleep(Duration::from_millis(1100));
@@ -362,8 +241,7 @@ fn token_lifetimes_and_expire_control() {
     let r = emu.control("POST", "/_emulator/tokens/expire", None);
     assert_eq!(r.json()["expired"], json!(2));
     emu.get("/v2/devices/me", Some(&a1)).detailed(401);
-    emu.post_json("/v2/devices/heartbeat", Some(&a2), &json!({}))
-        .detailed(401);
+    emu.post_json("/v2/devices/heartbeat", Some(&a2), &json!({})).detailed(401);
     // Refresh tokens survive an access-token expiry.
     assert_eq!(emu.refresh("cam-b", &r2).status, 200);
 }
@@ -375,10 +253,7 @@ fn devices_me_heartbeat_and_bearer_rules() {
     let r = emu.req(
         "GET",
         &emu.url("/v2/devices/me"),
-        &[
-            ("authorization", &format!("Bearer {access}")),
-            ("x-client-version", "2.16.4"),
-        ],
+        &[("authorization", &format!("Bearer {access}")), ("x-client-version", "2.16.4")],
         None,
     );
     assert_eq!(r.status, 200);
@@ -388,37 +263,23 @@ fn devices_me_heartbeat_and_bearer_rules() {
     assert_eq!(j["last_known_firmware_version"], "2.16.4");
     assert!(j["project"]["name"].is_string());
     assert!(j["project_id"].is_string());
-    assert!(j["authorization"]["scopes"]["asset_create"]
-        .as_bool()
-        .unwrap());
+    assert!(j["authorization"]["scopes"]["asset_create"].as_bool().unwrap());
     assert_eq!(r.header("x-ratelimit-window"), Some("1000"));
 
-    let hb = emu.req(
-        "POST",
-        &emu.url("/v2/devices/heartbeat"),
-        &[("authorization", &format!("Bearer {access}"))],
-        None,
-    );
+    let hb =
+        emu.req("POST", &emu.url("/v2/devices/heartbeat"), &[("authorization", &format!("Bearer {access}"))], None);
     assert_eq!(hb.status, 204);
     assert!(hb.body.is_empty());
 
     // Missing, malformed, unknown bearer: 401 with the documented body.
-    for auth in [
-        None,
-        Some("Bearer"),
-        Some("Basic abc"),
-        Some("Bearer not-a-token"),
-    ] {
+    for auth in [None, Some("Bearer"), Some("Basic abc"), Some("Bearer not-a-token")] {
         let mut h = vec![];
         if let Some(a) = auth {
             h.push(("authorization", a));
         }
         let r = emu.req("GET", &emu.url("/v2/devices/me"), &h, None);
         assert_eq!(r.detailed(401), "Not Authorized");
-        assert_eq!(
-            r.json()["errors"][0]["detail"],
-            "You are not allowed to access that resource"
-        );
+        assert_eq!(r.json()["errors"][0]["detail"], "You are not allowed to access that resource");
         let r = emu.req("POST", &emu.url("/v2/devices/heartbeat"), &h, None);
         r.detailed(401);
     }
@@ -426,34 +287,21 @@ fn devices_me_heartbeat_and_bearer_rules() {
     let r = emu.req(
         "GET",
         &emu.url("/v2/devices/me"),
-        &[
-            ("authorization", &format!("Bearer {access}")),
-            ("x-client-version", "1.2"),
-        ],
+        &[("authorization", &format!("Bearer {access}")), ("x-client-version", "1.2")],
         None,
     );
     r.detailed(400);
     // Unknown path and wrong method.
     emu.get("/v2/nothing", Some(&access)).detailed(404);
-    emu.req("DELETE", &emu.url("/v2/devices/me"), &[], None)
-        .detailed(405);
+    emu.req("DELETE", &emu.url("/v2/devices/me"), &[], None).detailed(405);
     // A paused channel shows on devices/me.
     emu.control("POST", "/_emulator/channels/0/pause", None);
-    assert_eq!(
-        emu.get("/v2/devices/me", Some(&access)).json()["status"],
-        "paused"
-    );
+    assert_eq!(emu.get("/v2/devices/me", Some(&access)).json()["status"], "paused");
 }
 
 #[test]
 fn rate_limit_headers_and_429_modes() {
-    let emu = Emu::start(&[
-        "--auto-approve",
-        "--rate-limit",
-        "3",
-        "--rate-window",
-        "3000",
-    ]);
+    let emu = Emu::start(&["--auto-approve", "--rate-limit", "3", "--rate-window", "3000"]);
     let (access, _) = emu.pair("cam-7"); // auth endpoints use their own bucket
     let mut statuses = vec![];
     for _ in 0..4 {
@@ -464,11 +312,7 @@ fn rate_limit_headers_and_429_modes() {
         statuses.push(r.status);
         if r.status == 429 {
             assert_eq!(r.detailed(429), "Too Many Requests");
-            let ra: u64 = r
-                .header("retry-after")
-                .expect("Retry-After")
-                .parse()
-                .unwrap();
+            let ra: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
             assert!((1..=3).contains(&ra), "{ra}");
             assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
         }
@@ -478,11 +322,7 @@ fn rate_limit_headers_and_429_modes() {
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(emu.get("/v2/devices/me", Some(&access)).status, 200);
     // Switch off Retry-After at runtime.
-    let r = emu.control(
-        "POST",
-        "/_emulator/rate-limit",
-        Some(json!({"retry_after": false, "limit": 1})),
-    );
+    let r = emu.control("POST", "/_emulator/rate-limit", Some(json!({"retry_after": false, "limit": 1})));
     assert_eq!(r.json()["retry_after"], false);
     assert_eq!(emu.get("/v2/devices/me", Some(&access)).status, 200);
     let r = emu.get("/v2/devices/me", Some(&access));
@@ -490,14 +330,7 @@ fn rate_limit_headers_and_429_modes() {
     assert!(r.header("retry-after").is_none());
 
     // The flag form.
-    let emu = Emu::start(&[
-        "--auto-approve",
-        "--rate-limit",
-        "2",
-        "--rate-window",
-        "60000",
-        "--no-retry-after",
-    ]);
+    let emu = Emu::start(&["--auto-approve", "--rate-limit", "2", "--rate-window", "60000", "--no-retry-after"]);
     let (access, _) = emu.pair("cam-8");
     assert_eq!(emu.get("/v2/devices/me", Some(&access)).status, 200);
     assert_eq!(emu.get("/v2/devices/me", Some(&access)).status, 200);
@@ -514,22 +347,14 @@ fn custom_secret_scopes_and_access_token_revoke() {
     // The default secret is no longer accepted.
     let r = emu.post_form(
         "/v2/auth/device/code",
-        &[
-            ("client_id", "s1"),
-            ("client_secret", SECRET),
-            ("scope", "offline"),
-        ],
+        &[("client_id", "s1"), ("client_secret", SECRET), ("scope", "offline")],
         true,
     );
     assert_eq!(r.simple_error(), "invalid_client");
     let pair = |client: &str, scope: &str| {
         let r = emu.post_form(
             "/v2/auth/device/code",
-            &[
-                ("client_id", client),
-                ("client_secret", "vendor-model-secret"),
-                ("scope", scope),
-            ],
+            &[("client_id", client), ("client_secret", "vendor-model-secret"), ("scope", scope)],
             false,
         );
         assert_eq!(r.status, 200, "{}", r.text());
@@ -561,29 +386,18 @@ fn custom_secret_scopes_and_access_token_revoke() {
     assert_eq!(r.detailed(403), "Forbidden");
     // Revoking with the access token kills the pair, refresh token included.
     let t = pair("s3", "asset_create offline");
-    let (access, refresh) = (
-        t["access_token"].as_str().unwrap(),
-        t["refresh_token"].as_str().unwrap(),
-    );
+    let (access, refresh) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
     // Another client cannot revoke it.
     let r = emu.post_form(
         "/v2/auth/revoke",
-        &[
-            ("client_id", "s2"),
-            ("client_secret", "vendor-model-secret"),
-            ("token", access),
-        ],
+        &[("client_id", "s2"), ("client_secret", "vendor-model-secret"), ("token", access)],
         true,
     );
     assert_eq!(r.json(), json!({"success": true}));
     assert_eq!(emu.get("/v2/devices/me", Some(access)).status, 200);
     let r = emu.post_form(
         "/v2/auth/revoke",
-        &[
-            ("client_id", "s3"),
-            ("client_secret", "vendor-model-secret"),
-            ("token", access),
-        ],
+        &[("client_id", "s3"), ("client_secret", "vendor-model-secret"), ("token", access)],
         true,
     );
     assert_eq!(r.json(), json!({"success": true}));

@@ -23,11 +23,7 @@ fn status_faults_with_html_and_malformed_json_on_the_api() {
     assert_eq!(emu.get("/v2/devices/me", Some(&tok)).status, 200); // count used up
                                                                    // Method filter: a POST to the same prefix is not affected.
     emu.fault(json!({"method": "GET", "path_prefix": "/v2/devices/heartbeat", "status": 500}));
-    assert_eq!(
-        emu.post_json("/v2/devices/heartbeat", Some(&tok), &json!({}))
-            .status,
-        204
-    );
+    assert_eq!(emu.post_json("/v2/devices/heartbeat", Some(&tok), &json!({})).status, 204);
     emu.control("DELETE", "/_emulator/faults", None);
 
     // Malformed JSON with custom headers, and skip.
@@ -55,21 +51,9 @@ fn status_faults_with_html_and_malformed_json_on_the_api() {
     // Listing and deleting single faults.
     let fid = emu.fault(json!({"path_prefix": "/never", "status": 500, "count": 5}));
     let listed = emu.control("GET", "/_emulator/faults", None).json();
-    assert!(listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f["id"] == json!(fid) && f["remaining"] == json!(5)));
-    assert_eq!(
-        emu.control("DELETE", &format!("/_emulator/faults/{fid}"), None)
-            .status,
-        200
-    );
-    assert_eq!(
-        emu.control("DELETE", &format!("/_emulator/faults/{fid}"), None)
-            .status,
-        404
-    );
+    assert!(listed.as_array().unwrap().iter().any(|f| f["id"] == json!(fid) && f["remaining"] == json!(5)));
+    assert_eq!(emu.control("DELETE", &format!("/_emulator/faults/{fid}"), None).status, 200);
+    assert_eq!(emu.control("DELETE", &format!("/_emulator/faults/{fid}"), None).status, 404);
     assert!(id < fid);
 
     // Bad fault specs are refused.
@@ -83,17 +67,10 @@ fn status_faults_with_html_and_malformed_json_on_the_api() {
         json!({"stall": "yes"}),
         json!({"status": 500, "headers": {"bad header": "x"}}),
     ] {
-        assert_eq!(
-            emu.control("POST", "/_emulator/faults", Some(bad.clone()))
-                .status,
-            400,
-            "{bad}"
-        );
+        assert_eq!(emu.control("POST", "/_emulator/faults", Some(bad.clone())).status, 400, "{bad}");
     }
     let log = emu.requests();
-    assert!(log
-        .iter()
-        .any(|e| e["status"] == 502 && e["fault"].as_str().unwrap().starts_with("status#")));
+    assert!(log.iter().any(|e| e["status"] == 502 && e["fault"].as_str().unwrap().starts_with("status#")));
 }
 
 #[test]
@@ -121,9 +98,7 @@ fn delay_fault_and_request_log_timing() {
     assert!(gap >= 600, "gap {gap}");
     // `since` returns only newer entries.
     let first = log[0]["id"].as_u64().unwrap();
-    let newer = emu
-        .control("GET", &format!("/_emulator/requests?since={first}"), None)
-        .json();
+    let newer = emu.control("GET", &format!("/_emulator/requests?since={first}"), None).json();
     assert_eq!(newer.as_array().unwrap().len(), 1);
     assert_eq!(newer[0]["id"], log[1]["id"]);
 }
@@ -134,32 +109,18 @@ fn reset_and_stall_faults_on_both_ports() {
     let (tok, _) = emu.pair("f3");
     let id = emu.create_realtime(&tok, "r.mp4");
     let src = data(3000, 9);
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 3000, "is_final": true}]),
-        Some(3000),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 3000, "is_final": true}]), Some(3000));
 
     // S3: reset after 1000 body bytes. Raw TCP so we can see exactly what arrives: no response.
-    emu.fault(
-        json!({"target": "s3", "method": "PUT", "path_prefix": "/c2c/", "reset_after_bytes": 1000}),
-    );
+    emu.fault(json!({"target": "s3", "method": "PUT", "path_prefix": "/c2c/", "reset_after_bytes": 1000}));
     let (hp, path) = split_url(&u[0]);
     let mut s = TcpStream::connect(&hp).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(
-        format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Length: 3000\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
+    s.write_all(format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Length: 3000\r\n\r\n").as_bytes()).unwrap();
     let _ = s.write_all(&src[..1500]);
     let mut buf = Vec::new();
     let res = s.read_to_end(&mut buf);
-    assert!(
-        buf.is_empty(),
-        "got a response: {}",
-        String::from_utf8_lossy(&buf)
-    );
+    assert!(buf.is_empty(), "got a response: {}", String::from_utf8_lossy(&buf));
     assert!(res.is_err() || res.unwrap() == 0);
     // The part was not stored; a retry succeeds.
     assert_eq!(emu.asset(&id)["state"], "created");
@@ -192,12 +153,7 @@ fn reset_and_stall_faults_on_both_ports() {
     .is_err());
     assert!(t.elapsed() >= Duration::from_millis(650));
     let id2 = emu.create_realtime(&tok, "s.mp4");
-    let u2 = emu.register_urls(
-        &tok,
-        &id2,
-        json!([{"number": 1, "size": 3000, "is_final": true}]),
-        Some(3000),
-    );
+    let u2 = emu.register_urls(&tok, &id2, json!([{"number": 1, "size": 3000, "is_final": true}]), Some(3000));
     emu.fault(json!({"target": "s3", "path_prefix": "/c2c/", "stall": true, "stall_ms": 2000}));
     let t = Instant::now();
     assert!(try_req(&impatient, "PUT", &u2[0], &[], Some(&src)).is_err());
@@ -224,14 +180,8 @@ fn reset_and_stall_faults_on_both_ports() {
     assert!(log.iter().any(|e| e["port"] == "s3"
         && e["fault"].as_str().is_some_and(|f| f.starts_with("reset#"))
         && e["status"] == 0));
-    assert!(
-        log.iter()
-            .any(|e| e["port"] == "s3"
-                && e["fault"].as_str().is_some_and(|f| f.starts_with("stall#")))
-    );
-    assert!(log.iter().any(
-        |e| e["port"] == "api" && e["fault"].as_str().is_some_and(|f| f.starts_with("stall#"))
-    ));
+    assert!(log.iter().any(|e| e["port"] == "s3" && e["fault"].as_str().is_some_and(|f| f.starts_with("stall#"))));
+    assert!(log.iter().any(|e| e["port"] == "api" && e["fault"].as_str().is_some_and(|f| f.starts_with("stall#"))));
 }
 
 #[test]
@@ -239,21 +189,10 @@ fn s3_status_fault_returns_scripted_xml() {
     let emu = Emu::start(&["--auto-approve"]);
     let (tok, _) = emu.pair("f4");
     let id = emu.create_realtime(&tok, "x.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 4, "is_final": true}]),
-        Some(4),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 4, "is_final": true}]), Some(4));
     let other = emu.create_realtime(&tok, "y.mp4");
-    let part_two = emu.register_urls(
-        &tok,
-        &other,
-        json!([{"number": 2, "size": 2, "is_final": true}]),
-        Some(2),
-    );
-    let xml =
-        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let part_two = emu.register_urls(&tok, &other, json!([{"number": 2, "size": 2, "is_final": true}]), Some(2));
+    let xml = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
     // query_contains picks one part: part 2 is not affected.
     emu.fault(json!({"target": "s3", "method": "PUT", "query_contains": "partNumber=1&", "status": 503, "body": xml}));
     assert_eq!(emu.put(&part_two[0], b"ab", &[]).status, 200);
@@ -273,11 +212,7 @@ fn reset_forgets_everything() {
     emu.fault(json!({"path_prefix": "/v2", "status": 500, "count": 100}));
     assert_eq!(emu.control("POST", "/_emulator/reset", None).status, 200);
     assert!(emu.requests().is_empty());
-    assert_eq!(
-        emu.control("GET", &format!("/_emulator/assets/{id}"), None)
-            .status,
-        404
-    );
+    assert_eq!(emu.control("GET", &format!("/_emulator/assets/{id}"), None).status, 404);
     emu.get("/v2/devices/me", Some(&tok)).detailed(401); // no fault any more, token forgotten
     let (tok2, _) = emu.pair("f5");
     assert_eq!(emu.get("/v2/devices/me", Some(&tok2)).status, 200);
@@ -289,17 +224,10 @@ fn tls_serves_both_ports() {
     assert!(emu.api.starts_with("https://127.0.0.1:"));
     assert!(emu.s3.starts_with("https://127.0.0.1:"));
     let ca = emu.ca.clone().expect("ca_cert path");
-    assert!(std::fs::read_to_string(&ca)
-        .unwrap()
-        .contains("BEGIN CERTIFICATE"));
+    assert!(std::fs::read_to_string(&ca).unwrap().contains("BEGIN CERTIFICATE"));
     let (tok, _) = emu.pair("tls");
     let id = emu.create_realtime(&tok, "t.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 5, "is_final": true}]),
-        Some(5),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 5, "is_final": true}]), Some(5));
     assert!(u[0].starts_with("https://127.0.0.1:"));
     assert_eq!(emu.put(&u[0], b"hello", &[]).status, 200);
     assert_eq!(emu.asset(&id)["sha256"], json!(sha256_hex(b"hello")));
@@ -344,20 +272,14 @@ fn hostile_input_does_not_crash_it() {
     .iter()
     .enumerate()
     {
-        for ct in [
-            "application/json",
-            "multipart/form-data; boundary=zz",
-            "application/x-www-form-urlencoded",
-            "text/plain",
-        ] {
+        for ct in
+            ["application/json", "multipart/form-data; boundary=zz", "application/x-www-form-urlencoded", "text/plain"]
+        {
             let body = data(500 + i * 37, i as u64 + 7);
             let r = emu.req(
                 "POST",
                 &emu.url(path),
-                &[
-                    ("content-type", ct),
-                    ("authorization", &format!("Bearer {tok}")),
-                ],
+                &[("content-type", ct), ("authorization", &format!("Bearer {tok}"))],
                 Some(&body),
             );
             assert!((400..500).contains(&r.status), "{path} {ct}: {}", r.status);
@@ -372,19 +294,11 @@ fn idle_part_body_gets_request_timeout() {
     let emu = Emu::start(&["--auto-approve", "--s3-idle-timeout", "1"]);
     let (tok, _) = emu.pair("idle");
     let id = emu.create_realtime(&tok, "i.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 3000, "is_final": true}]),
-        Some(3000),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 3000, "is_final": true}]), Some(3000));
     let (hp, path) = split_url(&u[0]);
     let mut s = TcpStream::connect(&hp).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(
-        format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Length: 3000\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
+    s.write_all(format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Length: 3000\r\n\r\n").as_bytes()).unwrap();
     s.write_all(&[7u8; 1000]).unwrap();
     let t = Instant::now();
     let mut buf = Vec::new();

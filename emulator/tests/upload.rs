@@ -18,12 +18,7 @@ fn realtime_upload_is_byte_identical() {
     assert_eq!(emu.asset(&id)["state"], "created");
 
     // Part 1 then parts 2+3 (final) in one call; upload out of order.
-    let u1 = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": PART, "is_final": false}]),
-        None,
-    );
+    let u1 = emu.register_urls(&tok, &id, json!([{"number": 1, "size": PART, "is_final": false}]), None);
     let u23 = emu.register_urls(
         &tok,
         &id,
@@ -36,11 +31,7 @@ fn realtime_upload_is_byte_identical() {
     assert!(u1[0].contains("X-Amz-Expires=86400"));
     assert_eq!(emu.put(&u23[1], &src[2 * PART..], &[]).status, 200);
     assert_eq!(emu.asset(&id)["state"], "uploading");
-    assert_eq!(
-        emu.put(&u1[0], &src[..PART], &[("content-type", "video/mp4")])
-            .status,
-        200
-    );
+    assert_eq!(emu.put(&u1[0], &src[..PART], &[("content-type", "video/mp4")]).status, 200);
     assert_eq!(emu.asset(&id)["state"], "uploading");
     let r = emu.put(&u23[0], &src[PART..2 * PART], &[]);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -64,13 +55,8 @@ fn realtime_upload_is_byte_identical() {
     assert!(content.body == src, "assembled object differs");
 
     // After completion: no more registrations, old URLs are dead.
-    emu.register(
-        &tok,
-        &id,
-        json!([{"number": 3, "size": 123_457, "is_final": true}]),
-        Some(src.len() as u64),
-    )
-    .detailed(400);
+    emu.register(&tok, &id, json!([{"number": 3, "size": 123_457, "is_final": true}]), Some(src.len() as u64))
+        .detailed(400);
     assert_eq!(emu.put(&u1[0], &src[..PART], &[]).status, 403);
 }
 
@@ -86,12 +72,8 @@ fn completion_with_gaps_in_part_numbers() {
         json!([{"number": 2, "size": PART, "is_final": false}, {"number": 5, "size": PART, "is_final": false}]),
         None,
     );
-    let fin = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 9, "size": 10, "is_final": true}]),
-        Some(src.len() as u64),
-    );
+    let fin =
+        emu.register_urls(&tok, &id, json!([{"number": 9, "size": 10, "is_final": true}]), Some(src.len() as u64));
     assert_eq!(emu.put(&u[0], &src[..PART], &[]).status, 200);
     assert_eq!(emu.put(&fin[0], &src[2 * PART..], &[]).status, 200);
     assert_eq!(emu.asset(&id)["state"], "uploading");
@@ -99,11 +81,7 @@ fn completion_with_gaps_in_part_numbers() {
     let a = emu.asset(&id);
     assert_eq!(a["state"], "uploaded", "{a}");
     assert_eq!(a["sha256"], json!(sha256_hex(&src)));
-    assert!(
-        emu.control("GET", &format!("/_emulator/assets/{id}/content"), None)
-            .body
-            == src
-    );
+    assert!(emu.control("GET", &format!("/_emulator/assets/{id}/content"), None).body == src);
 }
 
 #[test]
@@ -112,38 +90,28 @@ fn final_part_registered_last_completes_on_registration_and_empty_file() {
     let (tok, _) = emu.pair("rt-late");
     let src = data(PART + 7, 3);
     let id = emu.create_realtime(&tok, "late.mp4");
-    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": PART, "is_final": false}, {"number": 2, "size": 7, "is_final": true}]), Some(src.len() as u64));
+    let u = emu.register_urls(
+        &tok,
+        &id,
+        json!([{"number": 1, "size": PART, "is_final": false}, {"number": 2, "size": 7, "is_final": true}]),
+        Some(src.len() as u64),
+    );
     assert_eq!(emu.put(&u[0], &src[..PART], &[]).status, 200);
     assert_eq!(emu.put(&u[1], &src[PART..], &[]).status, 200);
     assert_eq!(emu.asset(&id)["sha256"], json!(sha256_hex(&src)));
 
     // Re-registering a part before completion gives a fresh, working URL.
     let id = emu.create_realtime(&tok, "again.mp4");
-    let a = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 3, "is_final": true}]),
-        Some(3),
-    );
+    let a = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 3, "is_final": true}]), Some(3));
     std::thread::sleep(Duration::from_millis(1100)); // X-Amz-Date has second resolution
-    let b = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 3, "is_final": true}]),
-        Some(3),
-    );
+    let b = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 3, "is_final": true}]), Some(3));
     assert_ne!(a[0], b[0]);
     assert_eq!(emu.put(&b[0], b"abc", &[]).status, 200);
     assert_eq!(emu.asset(&id)["sha256"], json!(sha256_hex(b"abc")));
 
     // An empty file: one empty final part, asset_filesize 0.
     let id = emu.create_realtime(&tok, "empty.wav");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 0, "is_final": true}]),
-        Some(0),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 0, "is_final": true}]), Some(0));
     assert_eq!(emu.put(&u[0], b"", &[]).status, 200);
     let a = emu.asset(&id);
     assert_eq!(a["state"], "uploaded", "{a}");
@@ -155,31 +123,17 @@ fn size_mismatch_marks_the_asset_failed() {
     let emu = Emu::start(&["--auto-approve"]);
     let (tok, _) = emu.pair("rt-bad");
     let id = emu.create_realtime(&tok, "bad.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 10, "is_final": true}]),
-        Some(10),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 10, "is_final": true}]), Some(10));
     assert_eq!(emu.put(&u[0], b"only9byte", &[]).status, 200);
     let a = emu.asset(&id);
     assert_eq!(a["state"], "failed");
     assert!(a["failure"].as_str().unwrap().contains("part 1"), "{a}");
     assert!(a["sha256"].is_null());
-    assert_eq!(
-        emu.control("GET", &format!("/_emulator/assets/{id}/content"), None)
-            .status,
-        409
-    );
+    assert_eq!(emu.control("GET", &format!("/_emulator/assets/{id}/content"), None).status, 409);
 
     // Sum differs from asset_filesize.
     let id = emu.create_realtime(&tok, "sum.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 4, "is_final": true}]),
-        Some(5),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 4, "is_final": true}]), Some(5));
     assert_eq!(emu.put(&u[0], b"abcd", &[]).status, 200);
     let a = emu.asset(&id);
     assert_eq!(a["state"], "failed");
@@ -192,61 +146,27 @@ fn part_registration_rules() {
     let (tok, _) = emu.pair("rt-rules");
     let id = emu.create_realtime(&tok, "rules.mp4");
     let bad = |parts: Value, fs: Option<u64>| emu.register(&tok, &id, parts, fs).detailed(400);
-    bad(
-        json!([{"number": 0, "size": PART, "is_final": false}]),
-        None,
-    );
-    bad(
-        json!([{"number": 10001, "size": PART, "is_final": false}]),
-        None,
-    );
-    bad(
-        json!([{"number": 1, "size": PART - 1, "is_final": false}]),
-        None,
-    );
+    bad(json!([{"number": 0, "size": PART, "is_final": false}]), None);
+    bad(json!([{"number": 10001, "size": PART, "is_final": false}]), None);
+    bad(json!([{"number": 1, "size": PART - 1, "is_final": false}]), None);
     bad(json!([{"number": 1, "size": 10, "is_final": true}]), None); // no asset_filesize
-    bad(
-        json!([{"number": 1, "size": 10, "is_final": true}]),
-        Some(5 * 1024 * 1024 * 1024 * 1024 + 1),
-    );
-    bad(
-        json!([{"number": 1, "size": 10, "is_final": true}]),
-        Some(0),
-    );
+    bad(json!([{"number": 1, "size": 10, "is_final": true}]), Some(5 * 1024 * 1024 * 1024 * 1024 + 1));
+    bad(json!([{"number": 1, "size": 10, "is_final": true}]), Some(0));
     bad(json!([{"number": 1, "size": PART}]), None); // is_final missing
     bad(json!([{"size": PART, "is_final": false}]), None);
-    bad(
-        json!([{"number": "1", "size": PART, "is_final": false}]),
-        None,
-    );
+    bad(json!([{"number": "1", "size": PART, "is_final": false}]), None);
     bad(json!([{"number": 1, "size": PART, "is_final": "no"}]), None);
-    bad(
-        json!([{"number": 1, "size": -1, "is_final": true}]),
-        Some(1),
-    );
+    bad(json!([{"number": 1, "size": -1, "is_final": true}]), Some(1));
     bad(json!([]), None);
     bad(json!({"number": 1}), None);
-    bad(
-        json!([{"number": 1, "size": PART, "is_final": false}, {"number": 1, "size": PART, "is_final": false}]),
-        None,
-    );
-    bad(
-        json!([{"number": 1, "size": 1, "is_final": true}, {"number": 2, "size": 1, "is_final": true}]),
-        Some(2),
-    );
-    let r = emu.post_json(
-        &format!("/v2/devices/assets/{id}/realtime_upload/parts"),
-        Some(&tok),
-        &json!({}),
-    );
+    bad(json!([{"number": 1, "size": PART, "is_final": false}, {"number": 1, "size": PART, "is_final": false}]), None);
+    bad(json!([{"number": 1, "size": 1, "is_final": true}, {"number": 2, "size": 1, "is_final": true}]), Some(2));
+    let r = emu.post_json(&format!("/v2/devices/assets/{id}/realtime_upload/parts"), Some(&tok), &json!({}));
     r.detailed(400);
     let r = emu.req(
         "POST",
         &emu.url(&format!("/v2/devices/assets/{id}/realtime_upload/parts")),
-        &[
-            ("authorization", &format!("Bearer {tok}")),
-            ("content-type", "application/json"),
-        ],
+        &[("authorization", &format!("Bearer {tok}")), ("content-type", "application/json")],
         Some(b"{\"parts\": [1,"),
     );
     r.detailed(400);
@@ -258,39 +178,15 @@ fn part_registration_rules() {
         &json!({"parts": [{"number": 3, "size": PART, "is_final": false}]}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    bad(
-        json!([{"number": 3, "size": PART + 1, "is_final": false}]),
-        None,
-    );
-    bad(
-        json!([{"number": 3, "size": PART, "is_final": true}]),
-        Some(PART as u64),
-    );
+    bad(json!([{"number": 3, "size": PART + 1, "is_final": false}]), None);
+    bad(json!([{"number": 3, "size": PART, "is_final": true}]), Some(PART as u64));
     assert_eq!(
-        emu.register(
-            &tok,
-            &id,
-            json!([{"number": 5, "size": 10, "is_final": true}]),
-            Some(PART as u64 + 10)
-        )
-        .status,
+        emu.register(&tok, &id, json!([{"number": 5, "size": 10, "is_final": true}]), Some(PART as u64 + 10)).status,
         200
     );
-    bad(
-        json!([{"number": 6, "size": PART, "is_final": false}]),
-        None,
-    ); // above the final part
+    bad(json!([{"number": 6, "size": PART, "is_final": false}]), None); // above the final part
     bad(json!([{"number": 4, "size": 1, "is_final": true}]), Some(1)); // a second final part
-    assert_eq!(
-        emu.register(
-            &tok,
-            &id,
-            json!([{"number": 4, "size": PART, "is_final": false}]),
-            None
-        )
-        .status,
-        200
-    );
+    assert_eq!(emu.register(&tok, &id, json!([{"number": 4, "size": PART, "is_final": false}]), None).status, 200);
 
     // Unknown asset, basic asset, another device's asset, no token.
     emu.register(
@@ -300,49 +196,20 @@ fn part_registration_rules() {
         None,
     )
     .detailed(404);
-    emu.register(
-        &tok,
-        "not-a-uuid",
-        json!([{"number": 1, "size": PART, "is_final": false}]),
-        None,
-    )
-    .detailed(404);
+    emu.register(&tok, "not-a-uuid", json!([{"number": 1, "size": PART, "is_final": false}]), None).detailed(404);
     let basic = emu
-        .post_json(
-            "/v2/devices/assets",
-            Some(&tok),
-            &json!({"name": "b.mp4", "filetype": "video/mp4", "filesize": 10}),
-        )
+        .post_json("/v2/devices/assets", Some(&tok), &json!({"name": "b.mp4", "filetype": "video/mp4", "filesize": 10}))
         .json();
-    emu.register(
-        &tok,
-        basic["id"].as_str().unwrap(),
-        json!([{"number": 1, "size": 10, "is_final": true}]),
-        Some(10),
-    )
-    .detailed(400);
+    emu.register(&tok, basic["id"].as_str().unwrap(), json!([{"number": 1, "size": 10, "is_final": true}]), Some(10))
+        .detailed(400);
     let (other, _) = emu.pair("rt-other");
-    emu.register(
-        &other,
-        &id,
-        json!([{"number": 1, "size": PART, "is_final": false}]),
-        None,
-    )
-    .detailed(404);
-    emu.post_json(
-        &format!("/v2/devices/assets/{id}/realtime_upload/parts"),
-        None,
-        &json!({"parts": []}),
-    )
-    .detailed(401);
+    emu.register(&other, &id, json!([{"number": 1, "size": PART, "is_final": false}]), None).detailed(404);
+    emu.post_json(&format!("/v2/devices/assets/{id}/realtime_upload/parts"), None, &json!({"parts": []})).detailed(401);
     // Form-encoded parts calls are refused.
     let r = emu.req(
         "POST",
         &emu.url(&format!("/v2/devices/assets/{id}/realtime_upload/parts")),
-        &[
-            ("authorization", &format!("Bearer {tok}")),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
+        &[("authorization", &format!("Bearer {tok}")), ("content-type", "application/x-www-form-urlencoded")],
         Some(b"parts=1"),
     );
     r.detailed(400);
@@ -352,10 +219,7 @@ fn part_registration_rules() {
 fn asset_create_validation_and_channels() {
     let emu = Emu::start(&["--auto-approve"]);
     let (tok, _) = emu.pair("create");
-    let bad = |b: Value| {
-        emu.post_json("/v2/devices/assets", Some(&tok), &b)
-            .detailed(400)
-    };
+    let bad = |b: Value| emu.post_json("/v2/devices/assets", Some(&tok), &b).detailed(400);
     bad(json!({"filetype": "video/mp4", "filesize": 10})); // basic without name
     bad(json!({"name": "a.mp4", "filetype": "video/mp4"})); // basic without filesize
     bad(json!({"name": "a.mp4", "filesize": 10})); // no filetype
@@ -364,44 +228,30 @@ fn asset_create_validation_and_channels() {
     bad(json!({"name": "a.mp4", "filetype": "mp4", "filesize": 10}));
     bad(json!({"name": "a", "filetype": "video/mp4", "is_realtime_upload": true})); // no extension
     bad(json!({"filetype": "video/mp4", "is_realtime_upload": true}));
-    bad(
-        json!({"name": "a.mp4", "extension": ".mov", "filetype": "video/mp4", "is_realtime_upload": true}),
-    );
+    bad(json!({"name": "a.mp4", "extension": ".mov", "filetype": "video/mp4", "is_realtime_upload": true}));
     bad(json!({"extension": "mov", "filetype": "video/mp4", "is_realtime_upload": true}));
-    bad(
-        json!({"name": "a.mp4", "filetype": "video/mp4", "is_realtime_upload": true, "filesize": 10}),
-    );
+    bad(json!({"name": "a.mp4", "filetype": "video/mp4", "is_realtime_upload": true, "filesize": 10}));
     bad(json!({"name": "a.mp4", "filetype": "video/mp4", "is_realtime_upload": "yes"}));
     bad(json!({"name": "a.mp4", "filetype": "video/mp4", "filesize": 10, "channel": -1}));
     bad(json!({"name": "a.mp4", "filetype": "video/mp4", "filesize": 10, "auto_version_id": "x"}));
     bad(json!([1, 2]));
     emu.post_json("/v2/devices/assets", Some(&tok), &json!({"name": "a.mp4", "filetype": "video/mp4", "filesize": 10, "auto_version_id": "6f1c6a52-0000-4000-8000-000000000000"}))
         .detailed(404);
-    emu.post_json(
-        "/v2/devices/assets",
-        None,
-        &json!({"name": "a.mp4", "filetype": "video/mp4", "filesize": 10}),
-    )
-    .detailed(401);
+    emu.post_json("/v2/devices/assets", None, &json!({"name": "a.mp4", "filetype": "video/mp4", "filesize": 10}))
+        .detailed(401);
     let auth = format!("Bearer {tok}");
     // Multipart is not accepted for assets; malformed JSON is a 400.
     emu.req(
         "POST",
         &emu.url("/v2/devices/assets"),
-        &[
-            ("authorization", &auth),
-            ("content-type", "multipart/form-data; boundary=x"),
-        ],
+        &[("authorization", &auth), ("content-type", "multipart/form-data; boundary=x")],
         Some(b"--x--"),
     )
     .detailed(400);
     emu.req(
         "POST",
         &emu.url("/v2/devices/assets"),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
+        &[("authorization", &auth), ("content-type", "application/json")],
         Some(b"{\"name\":"),
     )
     .detailed(400);
@@ -409,20 +259,14 @@ fn asset_create_validation_and_channels() {
     emu.req(
         "POST",
         &emu.url("/v2/devices/assets"),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
+        &[("authorization", &auth), ("content-type", "application/x-www-form-urlencoded")],
         Some(b"name=a.mp4&filetype=video%2Fmp4&is_realtime_upload=true"),
     )
     .detailed(400);
     let r = emu.req(
         "POST",
         &emu.url("/v2/assets"),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
+        &[("authorization", &auth), ("content-type", "application/x-www-form-urlencoded")],
         Some(b"name=C2C_TEST_CLIP.mp4&filetype=video%2Fmp4&filesize=21136250&offset=10"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -452,25 +296,14 @@ fn asset_create_validation_and_channels() {
     let create = |channel: i64, offset: i64| {
         emu.post_json("/v2/devices/assets", Some(&tok), &json!({"name": "p.mp4", "filetype": "video/mp4", "is_realtime_upload": true, "channel": channel, "offset": offset}))
     };
-    assert_eq!(
-        emu.control("POST", "/_emulator/channels/1/pause", None)
-            .status,
-        200
-    );
+    assert_eq!(emu.control("POST", "/_emulator/channels/1/pause", None).status, 200);
     let r = create(1, 0);
     assert_eq!(r.detailed(409), "Channel Paused");
-    assert_eq!(
-        r.json()["errors"][0]["detail"],
-        "The channel you're uploading from is currently paused."
-    );
+    assert_eq!(r.json()["errors"][0]["detail"], "The channel you're uploading from is currently paused.");
     assert_eq!(create(0, 0).status, 200); // other channels are unaffected
     assert_eq!(create(1, 3600).status, 200); // created an hour ago, before the pause
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(
-        emu.control("POST", "/_emulator/channels/1/resume", None)
-            .status,
-        200
-    );
+    assert_eq!(emu.control("POST", "/_emulator/channels/1/resume", None).status, 200);
     assert_eq!(create(1, 0).status, 200);
     assert_eq!(create(1, 1).detailed(409), "Channel Paused"); // created 1 s ago, inside the pause window
 }
@@ -489,30 +322,18 @@ fn basic_upload_and_comments() {
     let j = r.json();
     assert_eq!(j["_type"], "file");
     let id = j["id"].as_str().unwrap().to_string();
-    let urls: Vec<String> = j["upload_urls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u.as_str().unwrap().to_string())
-        .collect();
+    let urls: Vec<String> =
+        j["upload_urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
     assert_eq!(urls.len(), 3);
     // The SDK's chunking: ceil(filesize / n), last part to the end.
     let chunk = src.len().div_ceil(urls.len());
     for (i, u) in urls.iter().enumerate().rev() {
         let end = ((i + 1) * chunk).min(src.len());
-        let r = emu.put(
-            u,
-            &src[i * chunk..end],
-            &[("content-type", "video/mp4"), ("x-amz-acl", "private")],
-        );
+        let r = emu.put(u, &src[i * chunk..end], &[("content-type", "video/mp4"), ("x-amz-acl", "private")]);
         // Host-only mode: an unsigned x-amz-acl is refused, as real S3 does.
         assert_eq!(r.status, 403, "{}", r.text());
         assert!(r.text().contains("HeadersNotSigned"));
-        assert_eq!(
-            emu.put(u, &src[i * chunk..end], &[("content-type", "video/mp4")])
-                .status,
-            200
-        );
+        assert_eq!(emu.put(u, &src[i * chunk..end], &[("content-type", "video/mp4")]).status, 200);
     }
     let a = emu.asset(&id);
     assert_eq!(a["state"], "uploaded", "{a}");
@@ -544,42 +365,19 @@ fn basic_upload_and_comments() {
     assert_eq!(c["timestamp"], json!(48));
     assert_eq!(c["asset_id"], json!(id));
     assert!(c["id"].is_string());
-    let r = emu.post_json(
-        &format!("/v2/devices/assets/{id}/comments"),
-        Some(&tok),
-        &json!({"text": "global"}),
-    );
+    let r = emu.post_json(&format!("/v2/devices/assets/{id}/comments"), Some(&tok), &json!({"text": "global"}));
     assert!(r.json()["timestamp"].is_null());
-    emu.post_json(
-        &format!("/v2/devices/assets/{id}/comments"),
-        Some(&tok),
-        &json!({}),
-    )
-    .detailed(400);
-    emu.post_json(
-        &format!("/v2/devices/assets/{id}/comments"),
-        Some(&tok),
-        &json!({"text": "x", "timestamp": -1}),
-    )
-    .detailed(400);
-    emu.post_json(
-        &format!("/v2/devices/assets/{id}/comments"),
-        Some(&tok),
-        &json!({"text": 5}),
-    )
-    .detailed(400);
+    emu.post_json(&format!("/v2/devices/assets/{id}/comments"), Some(&tok), &json!({})).detailed(400);
+    emu.post_json(&format!("/v2/devices/assets/{id}/comments"), Some(&tok), &json!({"text": "x", "timestamp": -1}))
+        .detailed(400);
+    emu.post_json(&format!("/v2/devices/assets/{id}/comments"), Some(&tok), &json!({"text": 5})).detailed(400);
     emu.post_json(
         "/v2/devices/assets/6f1c6a52-0000-4000-8000-000000000000/comments",
         Some(&tok),
         &json!({"text": "x"}),
     )
     .detailed(404);
-    emu.post_json(
-        &format!("/v2/devices/assets/{id}/comments"),
-        None,
-        &json!({"text": "x"}),
-    )
-    .detailed(401);
+    emu.post_json(&format!("/v2/devices/assets/{id}/comments"), None, &json!({"text": "x"})).detailed(401);
     assert_eq!(emu.asset(&id)["comments"], json!(2));
 }
 
@@ -588,50 +386,27 @@ fn s3_refuses_tampered_expired_chunked_and_unsigned() {
     let emu = Emu::start(&["--auto-approve", "--url-expiry", "2"]);
     let (tok, _) = emu.pair("s3");
     let id = emu.create_realtime(&tok, "s3.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 5, "is_final": true}]),
-        Some(5),
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 5, "is_final": true}]), Some(5));
     let url = &u[0];
 
     // Tampered signature, edited part number, anonymous PUT.
     let sig_at = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
     let mut tampered = url.clone();
-    let c = if &url[sig_at..sig_at + 1] == "0" {
-        "1"
-    } else {
-        "0"
-    };
+    let c = if &url[sig_at..sig_at + 1] == "0" { "1" } else { "0" };
     tampered.replace_range(sig_at..sig_at + 1, c);
     let r = emu.put(&tampered, b"hello", &[]);
     assert_eq!(r.status, 403);
     assert!(r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
-    assert_eq!(
-        emu.put(&url.replace("partNumber=1", "partNumber=2"), b"hello", &[])
-            .status,
-        403
-    );
-    assert_eq!(
-        emu.put(url.split('?').next().unwrap(), b"hello", &[])
-            .status,
-        403
-    );
+    assert_eq!(emu.put(&url.replace("partNumber=1", "partNumber=2"), b"hello", &[]).status, 403);
+    assert_eq!(emu.put(url.split('?').next().unwrap(), b"hello", &[]).status, 403);
 
     // Chunked transfer encoding: refused before s3s sees it.
     let (hp, path) = split_url(url);
     let resp = raw(&hp, format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n").as_bytes());
     assert_eq!(status_of(&resp), 501, "{resp}");
-    assert!(
-        resp.contains("NotImplemented") && resp.contains("Transfer-Encoding"),
-        "{resp}"
-    );
+    assert!(resp.contains("NotImplemented") && resp.contains("Transfer-Encoding"), "{resp}");
     // No Content-Length at all.
-    let resp = raw(
-        &hp,
-        format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
+    let resp = raw(&hp, format!("PUT {path} HTTP/1.1\r\nHost: {hp}\r\nConnection: close\r\n\r\n").as_bytes());
     assert_eq!(status_of(&resp), 411, "{resp}");
     assert!(resp.contains("MissingContentLength"), "{resp}");
     // Unsigned x-amz-* header in host-only mode.
@@ -642,22 +417,13 @@ fn s3_refuses_tampered_expired_chunked_and_unsigned() {
     // The log shows what was refused, with secrets redacted.
     let log = emu.requests();
     let s3: Vec<&Value> = log.iter().filter(|e| e["port"] == "s3").collect();
-    assert!(s3
-        .iter()
-        .any(|e| e["status"] == 501 && e["transfer_encoding"] == "chunked"));
-    assert!(s3
-        .iter()
-        .any(|e| e["status"] == 411 && e["content_length"].is_null()));
-    assert!(s3
-        .iter()
-        .any(|e| e["status"] == 403 && e["signed_headers_ok"] == false));
+    assert!(s3.iter().any(|e| e["status"] == 501 && e["transfer_encoding"] == "chunked"));
+    assert!(s3.iter().any(|e| e["status"] == 411 && e["content_length"].is_null()));
+    assert!(s3.iter().any(|e| e["status"] == 403 && e["signed_headers_ok"] == false));
     let text = serde_json::to_string(&log).unwrap();
     let sig = &url[sig_at..sig_at + 64];
     assert!(!text.contains(sig), "signature leaked into the log");
-    assert!(
-        !text.contains("FIOEMULATORACCESSKEY"),
-        "credential leaked into the log"
-    );
+    assert!(!text.contains("FIOEMULATORACCESSKEY"), "credential leaked into the log");
     assert!(!text.contains(&tok), "token leaked into the log");
     assert!(!text.contains(SECRET), "client secret leaked into the log");
 
@@ -666,89 +432,32 @@ fn s3_refuses_tampered_expired_chunked_and_unsigned() {
     let r = emu.put(url, b"hello", &[]);
     assert_eq!(r.status, 403, "{}", r.text());
     // Re-registering gives a fresh URL that works (14.2 recovery path).
-    let u2 = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 5, "is_final": true}]),
-        Some(5),
-    );
+    let u2 = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 5, "is_final": true}]), Some(5));
     assert_eq!(emu.put(&u2[0], b"hello", &[]).status, 200);
     assert_eq!(emu.asset(&id)["state"], "uploaded");
-    let ok = emu
-        .requests()
-        .into_iter()
-        .filter(|e| e["port"] == "s3" && e["status"] == 200)
-        .count();
+    let ok = emu.requests().into_iter().filter(|e| e["port"] == "s3" && e["status"] == 200).count();
     assert_eq!(ok, 1);
 }
 
 #[test]
 fn signed_header_mode_host_content_type_acl() {
-    let emu = Emu::start(&[
-        "--auto-approve",
-        "--signed-headers",
-        "host;content-type;x-amz-acl",
-    ]);
+    let emu = Emu::start(&["--auto-approve", "--signed-headers", "host;content-type;x-amz-acl"]);
     let (tok, _) = emu.pair("sh");
     let id = emu.create_realtime(&tok, "sh.mp4");
-    let u = emu.register_urls(
-        &tok,
-        &id,
-        json!([{"number": 1, "size": 5, "is_final": true}]),
-        Some(5),
-    );
-    assert!(
-        u[0].contains("X-Amz-SignedHeaders=content-type%3Bhost%3Bx-amz-acl"),
-        "{}",
-        u[0]
-    );
+    let u = emu.register_urls(&tok, &id, json!([{"number": 1, "size": 5, "is_final": true}]), Some(5));
+    assert!(u[0].contains("X-Amz-SignedHeaders=content-type%3Bhost%3Bx-amz-acl"), "{}", u[0]);
     // Missing headers, wrong values: 403.
     assert_eq!(emu.put(&u[0], b"hello", &[]).status, 403);
+    assert_eq!(emu.put(&u[0], b"hello", &[("content-type", "video/mp4")]).status, 403);
+    assert_eq!(emu.put(&u[0], b"hello", &[("content-type", "video/quicktime"), ("x-amz-acl", "private")]).status, 403);
+    assert_eq!(emu.put(&u[0], b"hello", &[("content-type", "video/mp4"), ("x-amz-acl", "public-read")]).status, 403);
+    // An extra unsigned x-amz-* header is still refused.
     assert_eq!(
-        emu.put(&u[0], b"hello", &[("content-type", "video/mp4")])
+        emu.put(&u[0], b"hello", &[("content-type", "video/mp4"), ("x-amz-acl", "private"), ("x-amz-meta-a", "b")])
             .status,
         403
     );
-    assert_eq!(
-        emu.put(
-            &u[0],
-            b"hello",
-            &[
-                ("content-type", "video/quicktime"),
-                ("x-amz-acl", "private")
-            ]
-        )
-        .status,
-        403
-    );
-    assert_eq!(
-        emu.put(
-            &u[0],
-            b"hello",
-            &[("content-type", "video/mp4"), ("x-amz-acl", "public-read")]
-        )
-        .status,
-        403
-    );
-    // An extra unsigned x-amz-* header is still refused.
-    assert_eq!(
-        emu.put(
-            &u[0],
-            b"hello",
-            &[
-                ("content-type", "video/mp4"),
-                ("x-amz-acl", "private"),
-                ("x-amz-meta-a", "b")
-            ]
-        )
-        .status,
-        403
-    );
-    let r = emu.put(
-        &u[0],
-        b"hello",
-        &[("content-type", "video/mp4"), ("x-amz-acl", "private")],
-    );
+    let r = emu.put(&u[0], b"hello", &[("content-type", "video/mp4"), ("x-amz-acl", "private")]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(emu.asset(&id)["state"], "uploaded");
     let log = emu.requests();
@@ -783,12 +492,5 @@ fn many_concurrent_clients() {
             });
         }
     });
-    assert_eq!(
-        emu.control("GET", "/_emulator/assets", None)
-            .json()
-            .as_array()
-            .unwrap()
-            .len(),
-        12
-    );
+    assert_eq!(emu.control("GET", "/_emulator/assets", None).json().as_array().unwrap().len(), 12);
 }

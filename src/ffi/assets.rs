@@ -6,7 +6,9 @@ use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 
 use super::client::{fio_client, with_client};
-use super::{guard_value, into_raw_string, opt_str, req_out, req_str, to_c_string, fio_status, UserData, FIO_SIZE_NONE};
+use super::{
+    fio_status, guard_value, into_raw_string, opt_str, req_out, req_str, to_c_string, UserData, FIO_SIZE_NONE,
+};
 use crate::assets::{Asset, AssetParams};
 use crate::error::{Error, Result};
 use crate::realtime::PartSpec;
@@ -253,7 +255,9 @@ pub unsafe extern "C" fn fio_url_list_len(list: *const fio_url_list) -> usize {
 /// do not log it.
 #[no_mangle]
 pub unsafe extern "C" fn fio_url_list_get(list: *const fio_url_list, index: usize) -> *const c_char {
-    guard_value(std::ptr::null(), || list.as_ref().and_then(|l| l.urls.get(index)).map_or(std::ptr::null(), |u| u.as_ptr()))
+    guard_value(std::ptr::null(), || {
+        list.as_ref().and_then(|l| l.urls.get(index)).map_or(std::ptr::null(), |u| u.as_ptr())
+    })
 }
 
 /// Free a URL list. NULL is a no-op.
@@ -331,6 +335,11 @@ pub unsafe extern "C" fn fio_put_part_fd(
         // Borrow the caller's fd without taking ownership (never closed here).
         let file = ManuallyDrop::new(File::from_raw_fd(fd));
         let hook = hook_from_c(progress, userdata);
-        c.put_part(url, PartBody::File { file: &file, offset, len }, ct, hook.as_ref().map(|h| h as &dyn Fn(u64) -> bool))
+        c.put_part(
+            url,
+            PartBody::File { file: &file, offset, len },
+            ct,
+            hook.as_ref().map(|h| h as &dyn Fn(u64) -> bool),
+        )
     })
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::config::fio_config;
-use super::{guard, guard_value, into_raw_string, req_out, req_str, to_c_string, fio_status};
+use super::{fio_status, guard, guard_value, into_raw_string, req_out, req_str, to_c_string};
 use crate::auth::{Pairing, Tokens};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
@@ -104,7 +104,8 @@ pub unsafe extern "C" fn fio_client_get_tokens(
     with_client(client, |c| {
         req_out(access_token, "access_token")?;
         req_out(refresh_token, "refresh_token")?;
-        let t = c.tokens().ok_or_else(|| Error::new(ErrorKind::PairingRequired, "no tokens: the device is not paired"))?;
+        let t =
+            c.tokens().ok_or_else(|| Error::new(ErrorKind::PairingRequired, "no tokens: the device is not paired"))?;
         *access_token = into_raw_string(t.access_token.expose());
         *refresh_token = into_raw_string(t.refresh_token.expose());
         if !expires_at.is_null() {
@@ -322,7 +323,13 @@ mod tests {
         assert_eq!(fio_last_error_status(), FIO_ERR_PANIC);
         // Every later call on this handle fails without running.
         let mut ran = false;
-        assert_eq!(with_client(h, |_| { ran = true; Ok(()) }), FIO_ERR_PANIC);
+        assert_eq!(
+            with_client(h, |_| {
+                ran = true;
+                Ok(())
+            }),
+            FIO_ERR_PANIC
+        );
         assert!(!ran);
         unsafe { fio_client_free(h) };
         assert_eq!(with_client(std::ptr::null(), |_| Ok(())), crate::ffi::FIO_ERR_NULL_ARGUMENT);

@@ -179,9 +179,7 @@ pub(crate) unsafe fn req_str<'a>(p: *const c_char, what: &str) -> Result<&'a str
     if p.is_null() {
         return Err(Error::null(what));
     }
-    CStr::from_ptr(p)
-        .to_str()
-        .map_err(|_| Error::new(ErrorKind::BadUtf8, format!("{what} is not valid UTF-8")))
+    CStr::from_ptr(p).to_str().map_err(|_| Error::new(ErrorKind::BadUtf8, format!("{what} is not valid UTF-8")))
 }
 
 /// An optional C string argument (NULL = None).

@@ -1,7 +1,7 @@
 //! `Transport` for the crate's HTTP client: the only place the engine touches `crate::client`.
 
-use crate::{AssetParams, Client, PartBody, PartSpec};
 use crate::error::Result;
+use crate::{AssetParams, Client, PartBody, PartSpec};
 
 use super::transport::{AssetSpec, Body, PartReq, Transport};
 

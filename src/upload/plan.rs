@@ -251,7 +251,10 @@ mod tests {
         // short clips: the tail is at most one 5 MiB part, so one final part
         assert_eq!(cfg.final_parts(3, 10 * MIB, 15 * MIB, 4).unwrap().len(), 1);
         assert_eq!(cfg.final_parts(3, 10 * MIB, 10 * MIB + 1, 4).unwrap().len(), 1);
-        assert_eq!(cfg.final_parts(1, 0, 0, 4).unwrap(), vec![PlannedPart { number: 1, offset: 0, size: 0, is_final: true }]);
+        assert_eq!(
+            cfg.final_parts(1, 0, 0, 4).unwrap(),
+            vec![PlannedPart { number: 1, offset: 0, size: 0, is_final: true }]
+        );
         // a long recording's 200 MiB tail goes out as 4 parts of 50 MiB
         let off = 100 * 1024 * MIB;
         assert!(cfg.part_size(2000, off) > 150 * MIB);

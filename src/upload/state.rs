@@ -33,13 +33,21 @@ pub struct SavedPlan {
 
 impl From<PlanConfig> for SavedPlan {
     fn from(p: PlanConfig) -> Self {
-        SavedPlan { first_part_size: p.first_part_size, growth_divisor: p.growth_divisor, max_part_size: p.max_part_size }
+        SavedPlan {
+            first_part_size: p.first_part_size,
+            growth_divisor: p.growth_divisor,
+            max_part_size: p.max_part_size,
+        }
     }
 }
 
 impl From<&SavedPlan> for PlanConfig {
     fn from(p: &SavedPlan) -> Self {
-        PlanConfig { first_part_size: p.first_part_size, growth_divisor: p.growth_divisor, max_part_size: p.max_part_size }
+        PlanConfig {
+            first_part_size: p.first_part_size,
+            growth_divisor: p.growth_divisor,
+            max_part_size: p.max_part_size,
+        }
     }
 }
 

@@ -166,7 +166,9 @@ impl Emulator {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .proxy(None)
-                .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&certs)).build())
+                .tls_config(
+                    ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&certs)).build(),
+                )
                 .build()
                 .new_agent()
         } else {

@@ -34,24 +34,17 @@ pub struct R {
 
 impl R {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text()))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     /// The simple error shape: `{"error": code}`.
     pub fn simple_error(&self) -> String {
-        self.json()["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no simple error in {}", self.text()))
-            .to_string()
+        self.json()["error"].as_str().unwrap_or_else(|| panic!("no simple error in {}", self.text())).to_string()
     }
     /// Asserts the detailed error shape and returns its title.
     pub fn detailed(&self, status: u16) -> String {
@@ -69,18 +62,11 @@ impl R {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub fn agent(ca_pem: Option<&str>, timeout: Option<Duration>) -> ureq::Agent {
-    let mut b = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(timeout);
+    let mut b = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).timeout_global(timeout);
     if let Some(pem) = ca_pem {
-        let cert = ureq::tls::Certificate::from_pem(pem.as_bytes())
-            .expect("CA pem")
-            .to_owned();
+        let cert = ureq::tls::Certificate::from_pem(pem.as_bytes()).expect("CA pem").to_owned();
         b = b.tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
+            ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert]))).build(),
         );
     }
     b.build().into()
@@ -89,12 +75,8 @@ pub fn agent(ca_pem: Option<&str>, timeout: Option<Duration>) -> ureq::Agent {
 impl Emu {
     pub fn start(args: &[&str]) -> Emu {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("fio-emu-test-{}-{n}-{nanos}", std::process::id()));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir = std::env::temp_dir().join(format!("fio-emu-test-{}-{n}-{nanos}", std::process::id()));
         let t0 = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fio-emulator"))
             .args(["--port", "0", "--s3-port", "0", "--quiet", "--data-dir"])
@@ -123,12 +105,9 @@ impl Emu {
             }
         };
         let ready_after = t0.elapsed();
-        let v: Value =
-            serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("bad ready line {line:?}"));
+        let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("bad ready line {line:?}"));
         let ca = v["ca_cert"].as_str().map(str::to_string);
-        let pem = ca
-            .as_ref()
-            .map(|p| std::fs::read_to_string(p).expect("read CA"));
+        let pem = ca.as_ref().map(|p| std::fs::read_to_string(p).expect("read CA"));
         Emu {
             child,
             api: v["api"].as_str().unwrap().to_string(),
@@ -145,8 +124,7 @@ impl Emu {
     }
 
     pub fn req(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> R {
-        try_req(&self.agent, method, url, headers, body)
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+        try_req(&self.agent, method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> R {
@@ -160,19 +138,11 @@ impl Emu {
 
     pub fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> R {
         let auth = token.map(|t| format!("Bearer {t}"));
-        let mut h = vec![
-            ("x-client-version", "1.2.3"),
-            ("content-type", "application/json"),
-        ];
+        let mut h = vec![("x-client-version", "1.2.3"), ("content-type", "application/json")];
         if let Some(a) = &auth {
             h.push(("authorization", a));
         }
-        self.req(
-            "POST",
-            &self.url(path),
-            &h,
-            Some(&serde_json::to_vec(body).unwrap()),
-        )
+        self.req("POST", &self.url(path), &h, Some(&serde_json::to_vec(body).unwrap()))
     }
 
     /// POST a form; `multipart` picks multipart/form-data (documented) over urlencoded.
@@ -181,11 +151,7 @@ impl Emu {
             let b = "----fioemuboundary7MA4YWxk";
             let mut body = Vec::new();
             for (k, v) in fields {
-                write!(
-                    body,
-                    "--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                )
-                .unwrap();
+                write!(body, "--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").unwrap();
             }
             write!(body, "--{b}--\r\n").unwrap();
             (format!("multipart/form-data; boundary={b}"), body)
@@ -194,37 +160,20 @@ impl Emu {
             for (k, v) in fields {
                 s.append_pair(k, v);
             }
-            (
-                "application/x-www-form-urlencoded".to_string(),
-                s.finish().into_bytes(),
-            )
+            ("application/x-www-form-urlencoded".to_string(), s.finish().into_bytes())
         };
-        self.req(
-            "POST",
-            &self.url(path),
-            &[("content-type", &ct), ("x-client-version", "1.2.3")],
-            Some(&body),
-        )
+        self.req("POST", &self.url(path), &[("content-type", &ct), ("x-client-version", "1.2.3")], Some(&body))
     }
 
     pub fn control(&self, method: &str, path: &str, body: Option<Value>) -> R {
         let b = body.map(|b| serde_json::to_vec(&b).unwrap());
-        self.req(
-            method,
-            &self.url(path),
-            &[("content-type", "application/json")],
-            b.as_deref(),
-        )
+        self.req(method, &self.url(path), &[("content-type", "application/json")], b.as_deref())
     }
 
     pub fn device_code(&self, client_id: &str) -> Value {
         let r = self.post_form(
             "/v2/auth/device/code",
-            &[
-                ("client_id", client_id),
-                ("client_secret", SECRET),
-                ("scope", "asset_create offline"),
-            ],
+            &[("client_id", client_id), ("client_secret", SECRET), ("scope", "asset_create offline")],
             true,
         );
         assert_eq!(r.status, 200, "{}", r.text());
@@ -264,10 +213,7 @@ impl Emu {
         assert_eq!(r.status, 200, "{}", r.text());
         let j = r.json();
         assert_eq!(j["token_type"], "bearer");
-        (
-            j["access_token"].as_str().unwrap().to_string(),
-            j["refresh_token"].as_str().unwrap().to_string(),
-        )
+        (j["access_token"].as_str().unwrap().to_string(), j["refresh_token"].as_str().unwrap().to_string())
     }
 
     pub fn create_realtime(&self, token: &str, name: &str) -> String {
@@ -282,39 +228,18 @@ impl Emu {
         j["id"].as_str().unwrap().to_string()
     }
 
-    pub fn register(
-        &self,
-        token: &str,
-        asset: &str,
-        parts: Value,
-        asset_filesize: Option<u64>,
-    ) -> R {
+    pub fn register(&self, token: &str, asset: &str, parts: Value, asset_filesize: Option<u64>) -> R {
         let mut body = json!({ "parts": parts });
         if let Some(s) = asset_filesize {
             body["asset_filesize"] = json!(s);
         }
-        self.post_json(
-            &format!("/v2/devices/assets/{asset}/realtime_upload/parts"),
-            Some(token),
-            &body,
-        )
+        self.post_json(&format!("/v2/devices/assets/{asset}/realtime_upload/parts"), Some(token), &body)
     }
 
-    pub fn register_urls(
-        &self,
-        token: &str,
-        asset: &str,
-        parts: Value,
-        asset_filesize: Option<u64>,
-    ) -> Vec<String> {
+    pub fn register_urls(&self, token: &str, asset: &str, parts: Value, asset_filesize: Option<u64>) -> Vec<String> {
         let r = self.register(token, asset, parts, asset_filesize);
         assert_eq!(r.status, 200, "{}", r.text());
-        r.json()["upload_urls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u.as_str().unwrap().to_string())
-            .collect()
+        r.json()["upload_urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect()
     }
 
     pub fn put(&self, url: &str, data: &[u8], headers: &[(&str, &str)]) -> R {
@@ -328,11 +253,7 @@ impl Emu {
     }
 
     pub fn requests(&self) -> Vec<Value> {
-        self.control("GET", "/_emulator/requests", None)
-            .json()
-            .as_array()
-            .unwrap()
-            .clone()
+        self.control("GET", "/_emulator/requests", None).json().as_array().unwrap().clone()
     }
 
     pub fn fault(&self, spec: Value) -> u64 {
@@ -362,39 +283,20 @@ pub fn try_req(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let req = b
-        .body(body.map(|b| b.to_vec()).unwrap_or_default())
-        .unwrap();
+    let req = b.body(body.map(|b| b.to_vec()).unwrap_or_default()).unwrap();
     let mut resp = agent.run(req)?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(u64::MAX)
-        .read_to_vec()?;
-    Ok(R {
-        status,
-        headers,
-        body,
-    })
+    let body = resp.body_mut().with_config().limit(u64::MAX).read_to_vec()?;
+    Ok(R { status, headers, body })
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ring::digest::digest(&ring::digest::SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
@@ -439,9 +341,5 @@ pub fn raw_timeout(hostport: &str, request: &[u8], timeout: Duration) -> String 
 }
 
 pub fn status_of(raw_response: &str) -> u16 {
-    raw_response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    raw_response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }

@@ -74,17 +74,7 @@ const VALUED: &[&str] = &[
     "timestamp",
 ];
 /// Flags.
-const FLAGS: &[&str] = &[
-    "allow-http",
-    "json",
-    "quiet",
-    "help",
-    "version",
-    "realtime",
-    "follow",
-    "qr",
-    "no-qr",
-];
+const FLAGS: &[&str] = &["allow-http", "json", "quiet", "help", "version", "realtime", "follow", "qr", "no-qr"];
 
 #[derive(Debug, Default)]
 pub struct Args {
@@ -155,18 +145,13 @@ impl Args {
 
     /// An option, else an environment variable (empty counts as unset).
     pub fn value_or_env(&self, name: &str, env: &str) -> Option<String> {
-        self.value(name)
-            .map(str::to_string)
-            .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
+        self.value(name).map(str::to_string).or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
     }
 
     pub fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
         match self.value(name) {
             None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("--{name}: cannot parse {v:?}")),
+            Some(v) => v.parse().map(Some).map_err(|_| format!("--{name}: cannot parse {v:?}")),
         }
     }
 }
@@ -180,9 +165,7 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         Some('g') | Some('G') => (&s[..s.len() - 1], 1_000_000_000),
         _ => (s, 1),
     };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("cannot parse rate {s:?}"))?;
+    let v: f64 = num.parse().map_err(|_| format!("cannot parse rate {s:?}"))?;
     if !(v.is_finite() && v >= 0.0) {
         return Err(format!("cannot parse rate {s:?}"));
     }
@@ -199,17 +182,7 @@ mod tests {
 
     #[test]
     fn options_anywhere() {
-        let a = p(&[
-            "--base-url",
-            "http://x",
-            "upload",
-            "f.mov",
-            "--follow",
-            "--idle=2",
-            "-vv",
-            "--json",
-        ])
-        .unwrap();
+        let a = p(&["--base-url", "http://x", "upload", "f.mov", "--follow", "--idle=2", "-vv", "--json"]).unwrap();
         assert_eq!(a.positional, ["upload", "f.mov"]);
         assert_eq!(a.value("base-url"), Some("http://x"));
         assert_eq!(a.value("idle"), Some("2"));
@@ -221,9 +194,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(p(&["--nope"])
-            .unwrap_err()
-            .contains("unknown option --nope"));
+        assert!(p(&["--nope"]).unwrap_err().contains("unknown option --nope"));
         assert!(p(&["--name"]).unwrap_err().contains("needs a value"));
         assert!(p(&["--json=1"]).is_err());
         assert!(p(&["-x"]).is_err());

@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use frameio_c2c::upload::{
-    self, AssetSpec, Body, PartReq, Progress, Source, Transport, Upload, UploadOptions,
-};
+use frameio_c2c::upload::{self, AssetSpec, Body, PartReq, Progress, Source, Transport, Upload, UploadOptions};
 use frameio_c2c::{Client, Config, Error, ErrorKind, LogLevel, Tokens};
 
 use args::Args;
@@ -79,11 +77,7 @@ fn main() {
         return;
     }
     if args.flag("version") {
-        println!(
-            "fio {} (frameio-c2c {})",
-            env!("CARGO_PKG_VERSION"),
-            frameio_c2c::VERSION
-        );
+        println!("fio {} (frameio-c2c {})", env!("CARGO_PKG_VERSION"), frameio_c2c::VERSION);
         return;
     }
     let code = match run(&args) {
@@ -105,9 +99,7 @@ fn main() {
             eprintln!("fio: error: {e}");
             match e.kind {
                 ErrorKind::PairingRequired => {
-                    eprintln!(
-                        "fio: this unit is not paired (or its tokens were revoked): run `fio pair`"
-                    );
+                    eprintln!("fio: this unit is not paired (or its tokens were revoked): run `fio pair`");
                     3
                 }
                 ErrorKind::ChannelPaused => {
@@ -131,11 +123,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Res<()> {
-    let cmd = args
-        .positional
-        .first()
-        .map(String::as_str)
-        .ok_or_else(|| Fail::Usage("no command given".into()))?;
+    let cmd = args.positional.first().map(String::as_str).ok_or_else(|| Fail::Usage("no command given".into()))?;
     let ctx = Ctx::new(args)?;
     let rest = &args.positional[1..];
     let want = |n: usize, usage: &str| -> Res<()> {
@@ -163,9 +151,7 @@ fn run(args: &Args) -> Res<()> {
         }
         "upload" => {
             if rest.len() > 1 || (rest.is_empty() && args.value("resume").is_none()) {
-                return Err(Fail::Usage(
-                    "usage: fio upload FILE [--realtime] [--follow] [options]".into(),
-                ));
+                return Err(Fail::Usage("usage: fio upload FILE [--realtime] [--follow] [options]".into()));
             }
             cmd_upload(&ctx, rest.first().map(PathBuf::from))
         }
@@ -203,39 +189,18 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(args: &'a Args) -> Res<Ctx<'a>> {
-        let path = args
-            .value("config")
-            .map(PathBuf::from)
-            .unwrap_or_else(store::default_path);
-        let profile_name = args
-            .value_or_env("profile", "FIO_PROFILE")
-            .unwrap_or_else(|| "default".into());
-        let profile = store::load(&path)
-            .map_err(Fail::Msg)?
-            .profiles
-            .get(&profile_name)
-            .cloned()
-            .unwrap_or_default();
+        let path = args.value("config").map(PathBuf::from).unwrap_or_else(store::default_path);
+        let profile_name = args.value_or_env("profile", "FIO_PROFILE").unwrap_or_else(|| "default".into());
+        let profile = store::load(&path).map_err(Fail::Msg)?.profiles.get(&profile_name).cloned().unwrap_or_default();
         let progress = match args.value("progress").unwrap_or("auto") {
             _ if args.flag("quiet") => Mode::None,
             "auto" if progress::is_tty(libc::STDERR_FILENO) => Mode::Bar,
             "auto" | "plain" => Mode::Plain,
             "bar" => Mode::Bar,
             "none" => Mode::None,
-            m => {
-                return Err(Fail::Usage(format!(
-                    "--progress: {m:?} is not auto, bar, plain or none"
-                )))
-            }
+            m => return Err(Fail::Usage(format!("--progress: {m:?} is not auto, bar, plain or none"))),
         };
-        Ok(Ctx {
-            args,
-            path,
-            profile_name,
-            profile,
-            json: args.flag("json"),
-            progress,
-        })
+        Ok(Ctx { args, path, profile_name, profile, json: args.flag("json"), progress })
     }
 
     fn base_url(&self) -> String {
@@ -249,29 +214,16 @@ impl<'a> Ctx<'a> {
 
     fn allow_http(&self, base_url: &str) -> bool {
         self.args.flag("allow-http")
-            || std::env::var("FIO_ALLOW_HTTP")
-                .map(|v| v == "1" || v == "true")
-                .unwrap_or(false)
+            || std::env::var("FIO_ALLOW_HTTP").map(|v| v == "1" || v == "true").unwrap_or(false)
             || (self.profile.allow_http && self.profile.base_url.as_deref() == Some(base_url))
     }
 
     /// A client for this profile. `pairing`: tokens are not needed, a client id may be generated.
     fn client(&self, pairing: bool) -> Res<Client> {
-        if !pairing
-            && self
-                .profile
-                .access_token
-                .as_deref()
-                .unwrap_or("")
-                .is_empty()
-        {
+        if !pairing && self.profile.access_token.as_deref().unwrap_or("").is_empty() {
             return Err(Fail::Lib(Error::new(
                 ErrorKind::PairingRequired,
-                format!(
-                    "no tokens in profile {:?} of {}",
-                    self.profile_name,
-                    self.path.display()
-                ),
+                format!("no tokens in profile {:?} of {}", self.profile_name, self.path.display()),
             )));
         }
         let (cfg, _) = self.config(pairing)?;
@@ -279,19 +231,13 @@ impl<'a> Ctx<'a> {
         if !pairing {
             let p = &self.profile;
             match (&p.access_token, &p.refresh_token) {
-                (Some(a), r) if !a.is_empty() => client.set_tokens(Tokens::new(
-                    a.clone(),
-                    r.clone().unwrap_or_default(),
-                    p.expires_at,
-                )),
+                (Some(a), r) if !a.is_empty() => {
+                    client.set_tokens(Tokens::new(a.clone(), r.clone().unwrap_or_default(), p.expires_at))
+                }
                 _ => {
                     return Err(Fail::Lib(Error::new(
                         ErrorKind::PairingRequired,
-                        format!(
-                            "no tokens in profile {:?} of {}",
-                            self.profile_name,
-                            self.path.display()
-                        ),
+                        format!("no tokens in profile {:?} of {}", self.profile_name, self.path.display()),
                     )))
                 }
             }
@@ -318,21 +264,23 @@ impl<'a> Ctx<'a> {
             .value_or_env("client-id", "FIO_CLIENT_ID")
             .or_else(|| p.client_id.clone())
             .or_else(|| pairing.then(store::new_client_id))
+            .ok_or_else(|| Fail::Usage("no client id: pair first, or give --client-id / FIO_CLIENT_ID".into()))?;
+        let secret = self
+            .args
+            .value_or_env("client-secret", "FIO_CLIENT_SECRET")
+            .or_else(|| p.client_secret.clone())
             .ok_or_else(|| {
-                Fail::Usage("no client id: pair first, or give --client-id / FIO_CLIENT_ID".into())
-            })?;
-        let secret = self.args.value_or_env("client-secret", "FIO_CLIENT_SECRET").or_else(|| p.client_secret.clone()).ok_or_else(|| {
-            Fail::Usage("no client secret: give --client-secret or FIO_CLIENT_SECRET (the device model's secret from Frame.io)".into())
+            Fail::Usage(
+                "no client secret: give --client-secret or FIO_CLIENT_SECRET (the device model's secret from Frame.io)"
+                    .into(),
+            )
         })?;
         let version = self
             .args
             .value_or_env("client-version", "FIO_CLIENT_VERSION")
             .or_else(|| p.client_version.clone())
             .unwrap_or_else(|| "1.0.0".into());
-        let ca_file = self
-            .args
-            .value_or_env("ca-file", "FIO_CA_PEM")
-            .or_else(|| p.ca_file.clone());
+        let ca_file = self.args.value_or_env("ca-file", "FIO_CA_PEM").or_else(|| p.ca_file.clone());
         let allow_http = self.allow_http(&base_url);
         let mut cfg = Config::new(client_id.clone(), secret.clone())
             .with_base_url(base_url.clone())
@@ -340,8 +288,7 @@ impl<'a> Ctx<'a> {
             .with_allow_http(allow_http)
             .with_url_pairing(true);
         if let Some(ca) = &ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| Fail::Msg(format!("cannot read CA file {ca}: {e}")))?;
+            let pem = std::fs::read(ca).map_err(|e| Fail::Msg(format!("cannot read CA file {ca}: {e}")))?;
             cfg = cfg.with_extra_ca_pem(pem);
         }
         if self.args.verbose > 0 {
@@ -350,9 +297,7 @@ impl<'a> Ctx<'a> {
                 2 => LogLevel::Debug,
                 _ => LogLevel::Trace,
             };
-            cfg = cfg.with_log(level, |l, m| {
-                eprintln!("[fio {}] {m}", format!("{l:?}").to_lowercase())
-            });
+            cfg = cfg.with_log(level, |l, m| eprintln!("[fio {}] {m}", format!("{l:?}").to_lowercase()));
         }
         // every new token pair is saved before the library uses it
         let path = self.path.clone();
@@ -397,11 +342,14 @@ fn cmd_pair(ctx: &Ctx) -> Res<()> {
     store::update(&ctx.path, &ctx.profile_name, |p| *p = settings.clone()).map_err(Fail::Msg)?;
     let pairing = client.pairing_start()?;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "To connect this device to a Frame.io project, go to\n\n    {}\n\nand enter the code\n\n    {}\n", pairing.verification_uri, pairing.user_code);
+    let _ = writeln!(
+        err,
+        "To connect this device to a Frame.io project, go to\n\n    {}\n\nand enter the code\n\n    {}\n",
+        pairing.verification_uri, pairing.user_code
+    );
     if let Some(url) = &pairing.verification_uri_complete {
         let _ = writeln!(err, "or open (or scan) {url}");
-        let show_qr = ctx.args.flag("qr")
-            || (!ctx.args.flag("no-qr") && progress::is_tty(libc::STDERR_FILENO));
+        let show_qr = ctx.args.flag("qr") || (!ctx.args.flag("no-qr") && progress::is_tty(libc::STDERR_FILENO));
         if show_qr {
             match qr(url) {
                 Some(q) => {
@@ -413,11 +361,7 @@ fn cmd_pair(ctx: &Ctx) -> Res<()> {
             }
         }
     }
-    let _ = writeln!(
-        err,
-        "The code expires in {} s. Waiting... (Ctrl-C cancels)",
-        pairing.expires_in.as_secs()
-    );
+    let _ = writeln!(err, "The code expires in {} s. Waiting... (Ctrl-C cancels)", pairing.expires_in.as_secs());
     drop(err);
     let done = std::sync::atomic::AtomicBool::new(false);
     let result = std::thread::scope(|s| {
@@ -443,18 +387,10 @@ fn cmd_pair(ctx: &Ctx) -> Res<()> {
     })
     .map_err(Fail::Msg)?;
     let device = client.device_info().ok();
-    let name = device
-        .as_ref()
-        .and_then(|d| d.name.clone())
-        .unwrap_or_default();
-    let project = device
-        .as_ref()
-        .and_then(|d| d.project_name.clone())
-        .unwrap_or_default();
-    let device_json: serde_json::Value = device
-        .as_ref()
-        .and_then(|d| serde_json::from_str(&d.json).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let name = device.as_ref().and_then(|d| d.name.clone()).unwrap_or_default();
+    let project = device.as_ref().and_then(|d| d.project_name.clone()).unwrap_or_default();
+    let device_json: serde_json::Value =
+        device.as_ref().and_then(|d| serde_json::from_str(&d.json).ok()).unwrap_or(serde_json::Value::Null);
     ctx.out(
         &serde_json::json!({"paired": true, "config": ctx.path, "profile": ctx.profile_name, "device": device_json}),
         &format!(
@@ -472,20 +408,14 @@ fn cmd_pair(ctx: &Ctx) -> Res<()> {
 fn qr(url: &str) -> Option<String> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
-    Some(
-        code.render::<Dense1x2>()
-            .dark_color(Dense1x2::Light)
-            .light_color(Dense1x2::Dark)
-            .quiet_zone(true)
-            .build(),
-    )
+    Some(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
 }
 
 fn cmd_info(ctx: &Ctx) -> Res<()> {
     let client = ctx.client(false)?;
     let info = client.device_info()?;
-    let v: serde_json::Value = serde_json::from_str(&info.json)
-        .map_err(|e| Fail::Msg(format!("device info is not JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&info.json).map_err(|e| Fail::Msg(format!("device info is not JSON: {e}")))?;
     if ctx.json {
         println!("{v}");
     } else {
@@ -507,10 +437,7 @@ fn cmd_logout(ctx: &Ctx) -> Res<()> {
         p.expires_at = 0;
     })
     .map_err(Fail::Msg)?;
-    ctx.out(
-        &serde_json::json!({"logged_out": true}),
-        "tokens revoked and removed",
-    );
+    ctx.out(&serde_json::json!({"logged_out": true}), "tokens revoked and removed");
     Ok(())
 }
 
@@ -559,11 +486,7 @@ impl Transport for Tap {
         self.note(&id);
         Ok(id)
     }
-    fn create_basic_asset(
-        &self,
-        spec: &AssetSpec,
-        filesize: u64,
-    ) -> frameio_c2c::Result<(String, Vec<String>)> {
+    fn create_basic_asset(&self, spec: &AssetSpec, filesize: u64) -> frameio_c2c::Result<(String, Vec<String>)> {
         let r = Transport::create_basic_asset(&self.client, spec, filesize)?;
         self.note(&r.0);
         Ok(r)
@@ -589,11 +512,7 @@ impl Transport for Tap {
 }
 
 fn mime_for(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "mp4" | "m4v" => "video/mp4",
         "mov" => "video/quicktime",
@@ -626,16 +545,10 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
         None => Duration::from_secs(30),
     };
     if args.value("state").is_some() && !realtime {
-        return Err(Fail::Usage(
-            "--state needs --realtime or --follow (basic uploads cannot resume)".into(),
-        ));
+        return Err(Fail::Usage("--state needs --realtime or --follow (basic uploads cannot resume)".into()));
     }
     let client = ctx.client(false)?;
-    let tap = Arc::new(Tap {
-        client,
-        asset_id: Mutex::new(None),
-        announce: !ctx.json && ctx.progress != Mode::None,
-    });
+    let tap = Arc::new(Tap { client, asset_id: Mutex::new(None), announce: !ctx.json && ctx.progress != Mode::None });
 
     let mut opts = UploadOptions::default();
     if let Some(n) = args.parsed::<usize>("concurrency").map_err(Fail::Usage)? {
@@ -648,8 +561,7 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
         opts.bandwidth_limit = args::parse_rate(r).map_err(Fail::Usage)?;
     }
     opts.state_file = args.value("state").map(PathBuf::from);
-    opts.progress_interval =
-        Duration::from_millis(if ctx.progress == Mode::Bar { 200 } else { 500 });
+    opts.progress_interval = Duration::from_millis(if ctx.progress == Mode::Bar { 200 } else { 500 });
 
     // what and how big
     let (path, size_now) = match &file {
@@ -660,10 +572,7 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
                 Ok(_) => return Err(Fail::Msg(format!("{} is not a regular file", f.display()))),
                 Err(e) if follow && e.kind() == std::io::ErrorKind::NotFound => {
                     wait_for_file(f, idle)?;
-                    (
-                        Some(f.clone()),
-                        std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
-                    )
+                    (Some(f.clone()), std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
                 }
                 Err(e) => return Err(Fail::Msg(format!("cannot read {}: {e}", f.display()))),
             }
@@ -672,21 +581,13 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
         None => match &resume {
             Some(state) => match upload::state::SavedUpload::load(state) {
                 Ok(saved) => (saved.path.filter(|_| follow), 0),
-                Err(e) => {
-                    return Err(Fail::Msg(format!(
-                        "cannot read the state file {}: {e}",
-                        state.display()
-                    )))
-                }
+                Err(e) => return Err(Fail::Msg(format!("cannot read the state file {}: {e}", state.display()))),
             },
             None => (None, 0),
         },
     };
-    let display = Arc::new(Mutex::new(Display::new(
-        ctx.progress,
-        (!follow && file.is_some()).then_some(size_now),
-        follow,
-    )));
+    let display =
+        Arc::new(Mutex::new(Display::new(ctx.progress, (!follow && file.is_some()).then_some(size_now), follow)));
     {
         let d = display.clone();
         let stop_on_signal = !follow; // --follow: the first Ctrl-C means "recording ended", handled below
@@ -706,14 +607,7 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
         let spec = spec_for(args, &path, false)?;
         let name = spec.name.clone().unwrap_or_default();
         let r = upload::upload_file(tap.clone(), &path, spec, false, opts);
-        r.map(|p| {
-            (
-                p,
-                tap.asset_id.lock().unwrap().clone().unwrap_or_default(),
-                name,
-            )
-        })
-        .map_err(Fail::from)
+        r.map(|p| (p, tap.asset_id.lock().unwrap().clone().unwrap_or_default(), name)).map_err(Fail::from)
     } else {
         let up = match &resume {
             Some(state) => Upload::resume(tap.clone(), state, opts)?,
@@ -734,11 +628,7 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
     display.lock().unwrap_or_else(|e| e.into_inner()).finish();
     let (p, asset_id, name) = result?;
     let secs = started.elapsed().as_secs_f64();
-    let rate = if secs > 0.0 {
-        p.bytes_done as f64 / secs
-    } else {
-        0.0
-    };
+    let rate = if secs > 0.0 { p.bytes_done as f64 / secs } else { 0.0 };
     ctx.out(
         &serde_json::json!({
             "asset_id": asset_id, "name": name, "bytes": p.bytes_done, "parts": p.parts_done,
@@ -752,11 +642,7 @@ fn cmd_upload(ctx: &Ctx, file: Option<PathBuf>) -> Res<()> {
             if p.parts_done == 1 { "" } else { "s" },
             secs,
             progress::human(rate),
-            if p.retries > 0 {
-                format!(", {} retries", p.retries)
-            } else {
-                String::new()
-            }
+            if p.retries > 0 { format!(", {} retries", p.retries) } else { String::new() }
         ),
     );
     Ok(())
@@ -768,10 +654,7 @@ fn spec_for(args: &Args, path: &Path, follow: bool) -> Res<AssetSpec> {
         .map(str::to_string)
         .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
         .ok_or_else(|| Fail::Usage("no asset name (--name)".into()))?;
-    let filetype = args
-        .value("type")
-        .map(str::to_string)
-        .unwrap_or_else(|| mime_for(Path::new(&name)).to_string());
+    let filetype = args.value("type").map(str::to_string).unwrap_or_else(|| mime_for(Path::new(&name)).to_string());
     let offset = match args.parsed::<i64>("offset").map_err(Fail::Usage)? {
         Some(o) => Some(o),
         None if follow => Some(0),
@@ -805,11 +688,7 @@ fn wait_for_file(path: &Path, idle: Duration) -> Res<()> {
             return Err(Fail::Interrupted);
         }
         if !idle.is_zero() && t.elapsed() >= idle {
-            return Err(Fail::Msg(format!(
-                "{} did not appear within {:?}",
-                path.display(),
-                idle
-            )));
+            return Err(Fail::Msg(format!("{} did not appear within {:?}", path.display(), idle)));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -823,9 +702,7 @@ fn drive(up: &Upload, path: Option<&Path>, follow: bool, idle: Duration) -> Res<
         None => return finish(up),
     };
     let size = |p: &Path| {
-        std::fs::metadata(p)
-            .map(|m| m.len())
-            .map_err(|e| Fail::Msg(format!("cannot read {}: {e}", p.display())))
+        std::fs::metadata(p).map(|m| m.len()).map_err(|e| Fail::Msg(format!("cannot read {}: {e}", p.display())))
     };
     let mut last = size(&path)?;
     up.file_grew(last)?;
@@ -833,9 +710,7 @@ fn drive(up: &Upload, path: Option<&Path>, follow: bool, idle: Duration) -> Res<
         let mut grew_at = Instant::now();
         loop {
             if signals() > 0 {
-                eprintln!(
-                    "\nfio: recording ended (Ctrl-C): uploading the rest; Ctrl-C again cancels"
-                );
+                eprintln!("\nfio: recording ended (Ctrl-C): uploading the rest; Ctrl-C again cancels");
                 break;
             }
             if let Some(e) = up.failure() {

@@ -53,29 +53,15 @@ fn duration(secs: f64) -> String {
 
 impl Display {
     pub fn new(mode: Mode, total: Option<u64>, following: bool) -> Display {
-        Display {
-            mode,
-            total,
-            following,
-            last_plain: None,
-            drawn: false,
-        }
+        Display { mode, total, following, last_plain: None, drawn: false }
     }
 
     /// The status text for one snapshot (also used by tests).
     pub fn line(&self, p: &Progress, width: usize) -> String {
-        let total = if self.following {
-            p.bytes_recorded
-        } else {
-            self.total.unwrap_or(p.bytes_recorded)
-        };
+        let total = if self.following { p.bytes_recorded } else { self.total.unwrap_or(p.bytes_recorded) };
         let rate = format!("{}/s", human(p.throughput_bps));
         let parts = format!("parts {}/{}", p.parts_done, p.parts_total);
-        let extra = if p.retries > 0 {
-            format!(" retries {}", p.retries)
-        } else {
-            String::new()
-        };
+        let extra = if p.retries > 0 { format!(" retries {}", p.retries) } else { String::new() };
         if self.following && !p.complete {
             return format!(
                 "following: {} recorded, {} sent, {} uploaded  {rate}  {parts}{extra}",
@@ -96,10 +82,7 @@ impl Display {
         let eta = if p.complete {
             format!("done in {}", duration(p.elapsed_secs))
         } else if p.throughput_bps > 1.0 && total > p.bytes_sent {
-            format!(
-                "ETA {}",
-                duration((total - p.bytes_sent) as f64 / p.throughput_bps)
-            )
+            format!("ETA {}", duration((total - p.bytes_sent) as f64 / p.throughput_bps))
         } else {
             String::new()
         };
@@ -114,11 +97,7 @@ impl Display {
             return text;
         }
         let filled = ((frac * bar_w as f64).round() as usize).min(bar_w);
-        format!(
-            "[{}{}] {text}",
-            "#".repeat(filled),
-            "-".repeat(bar_w - filled)
-        )
+        format!("[{}{}] {text}", "#".repeat(filled), "-".repeat(bar_w - filled))
     }
 
     pub fn update(&mut self, p: &Progress) {
@@ -136,10 +115,7 @@ impl Display {
                 self.drawn = true;
             }
             Mode::Plain => {
-                let due = self
-                    .last_plain
-                    .map(|t| t.elapsed() >= PLAIN_EVERY)
-                    .unwrap_or(true);
+                let due = self.last_plain.map(|t| t.elapsed() >= PLAIN_EVERY).unwrap_or(true);
                 if due || p.complete {
                     self.last_plain = Some(Instant::now());
                     eprintln!("fio: {}", self.line(p, 0));
@@ -195,27 +171,14 @@ mod tests {
         assert!(l.starts_with('['), "{l}");
         assert!(l.contains(" 50% 50.0 MiB / 100.0 MiB"), "{l}");
         assert!(l.contains("parts 2/5") && l.contains("ETA 5s"), "{l}");
-        let done = Progress {
-            complete: true,
-            bytes_sent: 100 << 20,
-            elapsed_secs: 61.0,
-            ..p
-        };
-        assert!(
-            d.line(&done, 120).contains("100%") && d.line(&done, 120).contains("done in 1m01s")
-        );
+        let done = Progress { complete: true, bytes_sent: 100 << 20, elapsed_secs: 61.0, ..p };
+        assert!(d.line(&done, 120).contains("100%") && d.line(&done, 120).contains("done in 1m01s"));
     }
 
     #[test]
     fn follow_line() {
         let d = Display::new(Mode::Plain, None, true);
-        let p = Progress {
-            bytes_recorded: 3 << 20,
-            bytes_sent: 1 << 20,
-            ..Default::default()
-        };
-        assert!(d
-            .line(&p, 0)
-            .starts_with("following: 3.0 MiB recorded, 1.0 MiB sent"));
+        let p = Progress { bytes_recorded: 3 << 20, bytes_sent: 1 << 20, ..Default::default() };
+        assert!(d.line(&p, 0).starts_with("following: 3.0 MiB recorded, 1.0 MiB sent"));
     }
 }

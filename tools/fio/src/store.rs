@@ -63,23 +63,16 @@ pub fn load(path: &Path) -> Result<FileData, String> {
     if let Ok(meta) = fs::metadata(path) {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            eprintln!(
-                "fio: warning: {} had mode {mode:o} (it holds tokens); setting it to 600",
-                path.display()
-            );
+            eprintln!("fio: warning: {} had mode {mode:o} (it holds tokens); setting it to 600", path.display());
             let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
         }
     }
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a fio config file: {e}", path.display()))
+    serde_json::from_str(&text).map_err(|e| format!("{} is not a fio config file: {e}", path.display()))
 }
 
 /// Writes the file atomically with mode 0600 (its directory is created with mode 0700).
 pub fn save(path: &Path, data: &FileData) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.exists() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -87,19 +80,12 @@ pub fn save(path: &Path, data: &FileData) -> Result<(), String> {
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "config.json".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "config.json".into());
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let text = serde_json::to_string_pretty(data).map_err(|e| e.to_string())? + "\n";
     let write = || -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -124,20 +110,12 @@ pub fn update(path: &Path, profile: &str, f: impl FnOnce(&mut Profile)) -> Resul
 /// A new client id for this installation: stable once saved, unique per unit (c2c-api.md 1.6).
 pub fn new_client_id() -> String {
     let mut b = [0u8; 8];
-    let ok = File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_ok();
+    let ok = File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).is_ok();
     if !ok {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         b = ((t as u64) ^ (std::process::id() as u64) << 32).to_le_bytes();
     }
-    format!(
-        "fio-cli-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    )
+    format!("fio-cli-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
 }
 
 #[cfg(test)]
@@ -155,28 +133,15 @@ mod tests {
             p.expires_at = 7;
         })
         .unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::metadata(path.parent().unwrap())
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
         let d = load(&path).unwrap();
         assert_eq!(d.profiles["default"].access_token.as_deref(), Some("a"));
         assert_eq!(d.profiles["default"].expires_at, 7);
         // an open file is closed again on load
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         load(&path).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         // no temp files left behind
         assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
         fs::remove_dir_all(&dir).unwrap();

@@ -61,16 +61,7 @@ fn emulator(tag: &str, extra: &[&str]) -> Emulator {
     );
     let dir = tempdir(tag);
     let mut child = Command::new(&bin)
-        .args([
-            "--port",
-            "0",
-            "--s3-port",
-            "0",
-            "--quiet",
-            "--auto-approve",
-            "--poll-interval",
-            "0.2",
-        ])
+        .args(["--port", "0", "--s3-port", "0", "--quiet", "--auto-approve", "--poll-interval", "0.2"])
         .args(extra)
         .arg("--data-dir")
         .arg(dir.join("emu"))
@@ -79,11 +70,8 @@ fn emulator(tag: &str, extra: &[&str]) -> Emulator {
         .spawn()
         .expect("start the emulator");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
     Emulator {
         child,
         api: v["api"].as_str().unwrap().to_string(),
@@ -127,21 +115,12 @@ impl Emulator {
     }
 
     fn post(&self, path: &str, body: &str) {
-        ureq::post(&format!("{}{path}", self.api))
-            .header("content-type", "application/json")
-            .send(body)
-            .unwrap();
+        ureq::post(&format!("{}{path}", self.api)).header("content-type", "application/json").send(body).unwrap();
     }
 
     fn content(&self, asset: &str) -> Vec<u8> {
-        let mut r = ureq::get(&format!("{}/_emulator/assets/{asset}/content", self.api))
-            .call()
-            .unwrap();
-        r.body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
-            .unwrap()
+        let mut r = ureq::get(&format!("{}/_emulator/assets/{asset}/content", self.api)).call().unwrap();
+        r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap()
     }
 
     fn profile(&self) -> Value {
@@ -162,8 +141,7 @@ fn text(o: &Output) -> String {
 fn json_out(o: &Output) -> Value {
     assert!(o.status.success(), "{}", text(o));
     let s = String::from_utf8_lossy(&o.stdout);
-    serde_json::from_str(s.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+    serde_json::from_str(s.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
 }
 
 fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -191,44 +169,18 @@ fn pair_saves_tokens_0600_then_info_heartbeat_config() {
     let o = emu.run(&["pair", "--qr"]);
     assert!(o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("enter the code") && err.contains("/_emulator/pair"),
-        "{err}"
-    );
+    assert!(err.contains("enter the code") && err.contains("/_emulator/pair"), "{err}");
     assert!(err.contains('█'), "no QR code drawn: {err}");
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("Paired"),
-        "{}",
-        text(&o)
-    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Paired"), "{}", text(&o));
 
     let cfg = emu.config();
-    assert_eq!(
-        fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(
-        fs::metadata(cfg.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o700
-    );
+    assert_eq!(fs::metadata(&cfg).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(cfg.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
     let p = emu.profile();
-    assert!(
-        p["access_token"].as_str().is_some_and(|t| !t.is_empty()),
-        "{p}"
-    );
-    assert!(
-        p["refresh_token"].as_str().is_some_and(|t| !t.is_empty()),
-        "{p}"
-    );
+    assert!(p["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+    assert!(p["refresh_token"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
     assert_eq!(p["base_url"], emu.api.as_str());
-    assert!(
-        p["client_id"].as_str().unwrap().starts_with("fio-cli-"),
-        "a client id is generated and kept"
-    );
+    assert!(p["client_id"].as_str().unwrap().starts_with("fio-cli-"), "a client id is generated and kept");
 
     let info = json_out(&emu.run(&["info", "--json"]));
     assert_eq!(info["name"], "Emulated C2C Device", "{info}");
@@ -266,59 +218,26 @@ fn basic_and_realtime_uploads_arrive_byte_for_byte_and_comment() {
     let id = basic["asset_id"].as_str().unwrap();
     assert_eq!(basic["bytes"], data.len() as u64);
     assert_eq!(basic["realtime"], false);
-    assert_eq!(
-        basic["parts"], 2,
-        "the emulator asked for 2 parts of ~5.5 MiB: {basic}"
-    );
+    assert_eq!(basic["parts"], 2, "the emulator asked for 2 parts of ~5.5 MiB: {basic}");
     let a = emu.get(&format!("/_emulator/assets/{id}"));
     assert_eq!(a["state"], "uploaded", "{a}");
     assert_eq!(a["filetype"], "video/quicktime");
     assert_eq!(a["name"], "A001_C002.mov");
-    assert!(
-        emu.content(id) == data,
-        "basic upload: assembled bytes differ"
-    );
+    assert!(emu.content(id) == data, "basic upload: assembled bytes differ");
 
-    let rt = json_out(&emu.run(&[
-        "upload",
-        f,
-        "--realtime",
-        "--json",
-        "--concurrency",
-        "2",
-        "--name",
-        "take2.mov",
-    ]));
+    let rt = json_out(&emu.run(&["upload", f, "--realtime", "--json", "--concurrency", "2", "--name", "take2.mov"]));
     let id = rt["asset_id"].as_str().unwrap();
     assert_eq!(rt["realtime"], true);
     assert!(rt["parts"].as_u64().unwrap() >= 2, "{rt}");
-    assert_eq!(
-        emu.get(&format!("/_emulator/assets/{id}"))["name"],
-        "take2.mov"
-    );
-    assert!(
-        emu.content(id) == data,
-        "real-time upload: assembled bytes differ"
-    );
+    assert_eq!(emu.get(&format!("/_emulator/assets/{id}"))["name"], "take2.mov");
+    assert!(emu.content(id) == data, "real-time upload: assembled bytes differ");
 
     let o = emu.run(&["comment", id, "Looks good — ✓"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stdout).starts_with("comment "),
-        "{}",
-        text(&o)
-    );
-    let o = emu.run(&[
-        "comment",
-        "00000000-0000-4000-8000-000000000000",
-        "nobody here",
-    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("comment "), "{}", text(&o));
+    let o = emu.run(&["comment", "00000000-0000-4000-8000-000000000000", "nobody here"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("404"),
-        "{}",
-        text(&o)
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("404"), "{}", text(&o));
 }
 
 #[test]
@@ -330,16 +249,7 @@ fn follow_uploads_a_growing_file_and_finishes_when_idle() {
     // the recording starts after fio does: fio waits for the file to appear
     let child = emu
         .fio()
-        .args([
-            "upload",
-            file.to_str().unwrap(),
-            "--follow",
-            "--idle",
-            "1.5",
-            "--json",
-            "--progress",
-            "plain",
-        ])
+        .args(["upload", file.to_str().unwrap(), "--follow", "--idle", "1.5", "--json", "--progress", "plain"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -357,15 +267,9 @@ fn follow_uploads_a_growing_file_and_finishes_when_idle() {
     let r = json_out(&o);
     assert!(t.elapsed() < Duration::from_secs(30));
     assert_eq!(r["bytes"], data.len() as u64, "{r}");
-    assert!(
-        r["parts"].as_u64().unwrap() >= 2,
-        "several parts while recording: {r}"
-    );
+    assert!(r["parts"].as_u64().unwrap() >= 2, "several parts while recording: {r}");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("waiting for") && err.contains("following:"),
-        "{err}"
-    );
+    assert!(err.contains("waiting for") && err.contains("following:"), "{err}");
     assert!(emu.content(r["asset_id"].as_str().unwrap()) == data);
 }
 
@@ -381,15 +285,7 @@ fn follow_ctrl_c_ends_the_recording_twice_cancels_and_resume_completes() {
     fs::write(&file, &data[..6 * 1024 * 1024]).unwrap();
     let child = emu
         .fio()
-        .args([
-            "upload",
-            file.to_str().unwrap(),
-            "--follow",
-            "--idle",
-            "0",
-            "--json",
-            "-q",
-        ])
+        .args(["upload", file.to_str().unwrap(), "--follow", "--idle", "0", "--json", "-q"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -403,16 +299,7 @@ fn follow_ctrl_c_ends_the_recording_twice_cancels_and_resume_completes() {
     fs::write(&file, &data).unwrap();
     let child = emu
         .fio()
-        .args([
-            "upload",
-            file.to_str().unwrap(),
-            "--follow",
-            "--idle",
-            "0",
-            "--limit",
-            "2M",
-            "--state",
-        ])
+        .args(["upload", file.to_str().unwrap(), "--follow", "--idle", "0", "--limit", "2M", "--state"])
         .arg(&state)
         .args(["-q"])
         .stdout(Stdio::piped())
@@ -428,22 +315,10 @@ fn follow_ctrl_c_ends_the_recording_twice_cancels_and_resume_completes() {
     assert!(state.exists(), "the state file is kept for --resume");
 
     // 3. --resume finishes it; the asset holds the whole file
-    let r = json_out(&emu.run(&[
-        "upload",
-        "--resume",
-        state.to_str().unwrap(),
-        "--json",
-        "-q",
-    ]));
+    let r = json_out(&emu.run(&["upload", "--resume", state.to_str().unwrap(), "--json", "-q"]));
     let id = r["asset_id"].as_str().unwrap();
-    assert_eq!(
-        emu.get(&format!("/_emulator/assets/{id}"))["state"],
-        "uploaded"
-    );
-    assert!(
-        emu.content(id) == data,
-        "resumed upload: assembled bytes differ"
-    );
+    assert_eq!(emu.get(&format!("/_emulator/assets/{id}"))["state"], "uploaded");
+    assert!(emu.content(id) == data, "resumed upload: assembled bytes differ");
 }
 
 #[test]
@@ -460,10 +335,7 @@ fn refreshed_tokens_are_written_back() {
         before["refresh_token"], after["refresh_token"],
         "refresh tokens are single use: the new one must be saved"
     );
-    assert_eq!(
-        fs::metadata(emu.config()).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(fs::metadata(emu.config()).unwrap().permissions().mode() & 0o777, 0o600);
     // and the saved pair works in the next run
     assert!(emu.run(&["info"]).status.success());
 
@@ -472,11 +344,7 @@ fn refreshed_tokens_are_written_back() {
     assert!(emu.profile()["access_token"].is_null());
     let o = emu.run(&["info"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("fio pair"),
-        "{}",
-        text(&o)
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fio pair"), "{}", text(&o));
 }
 
 #[test]
@@ -488,11 +356,7 @@ fn paused_channel_exits_4() {
     fs::write(&file, random_bytes(1000, 5)).unwrap();
     let o = emu.run(&["upload", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("paused"),
-        "{}",
-        text(&o)
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("paused"), "{}", text(&o));
 }
 
 #[test]
@@ -506,11 +370,7 @@ fn usage_and_setup_errors() {
     assert_eq!(code(emu.run(&["upload"])), Some(2));
     assert_eq!(code(emu.run(&["frobnicate"])), Some(2));
     assert_eq!(code(emu.run(&["info", "--bogus"])), Some(2));
-    assert_eq!(
-        code(emu.run(&["upload", "x", "--state", "s"])),
-        Some(2),
-        "--state needs a real-time upload"
-    );
+    assert_eq!(code(emu.run(&["upload", "x", "--state", "s"])), Some(2), "--state needs a real-time upload");
     // plain http without --allow-http is refused before any request
     let o = Command::new(fio_bin())
         .env("FIO_CONFIG", emu.config())
@@ -520,24 +380,11 @@ fn usage_and_setup_errors() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("http"),
-        "{}",
-        text(&o)
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("http"), "{}", text(&o));
     // a wrong secret: invalid_client, with a hint
-    let o = emu
-        .fio()
-        .env("FIO_CLIENT_SECRET", "wrong")
-        .args(["pair"])
-        .output()
-        .unwrap();
+    let o = emu.fio().env("FIO_CLIENT_SECRET", "wrong").args(["pair"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("client-secret"),
-        "{}",
-        text(&o)
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("client-secret"), "{}", text(&o));
     // a missing file
     emu.pair();
     let o = emu.run(&["upload", "/nonexistent/file.mov"]);
@@ -557,26 +404,15 @@ fn https_with_an_extra_ca_file() {
     let ca = emu.ca_cert.clone().expect("the emulator's CA");
     let fio = || {
         let mut c = Command::new(fio_bin());
-        c.env("FIO_CONFIG", emu.config())
-            .env("FIO_CLIENT_SECRET", SECRET)
-            .env_remove("FIO_ALLOW_HTTP");
+        c.env("FIO_CONFIG", emu.config()).env("FIO_CLIENT_SECRET", SECRET).env_remove("FIO_ALLOW_HTTP");
         c
     };
     // without the CA: a TLS failure
-    let o = fio()
-        .args(["pair", "--base-url", &emu.api])
-        .output()
-        .unwrap();
+    let o = fio().args(["pair", "--base-url", &emu.api]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // with it: pairing works and the CA file is kept in the profile for the next commands
-    let o = fio()
-        .args(["pair", "--base-url", &emu.api, "--ca-file", &ca])
-        .output()
-        .unwrap();
+    let o = fio().args(["pair", "--base-url", &emu.api, "--ca-file", &ca]).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(emu.profile()["ca_file"], ca.as_str());
-    assert_eq!(
-        json_out(&fio().args(["info", "--json"]).output().unwrap())["name"],
-        "Emulated C2C Device"
-    );
+    assert_eq!(json_out(&fio().args(["info", "--json"]).output().unwrap())["name"], "Emulated C2C Device");
 }
