@@ -371,8 +371,13 @@ impl Http {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|_| Error::invalid("config: invalid proxy URL"))?),
             None => None,
         };
+        if proxy.as_ref().is_some_and(crate::net::is_socks) {
+            // ureq is built without its socks-proxy feature: its default connector panics on the first
+            // request through a SOCKS proxy, and ours refuses it. Say so now.
+            return Err(Error::invalid("config: SOCKS proxies are not supported (use an http:// or https:// proxy)"));
+        }
         let per_host = cfg.max_idle_connections_per_host.max(1);
-        let agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .https_only(!cfg.allow_http)
             .tls_config(tls)
@@ -385,8 +390,9 @@ impl Http {
             .timeout_connect(Some(cfg.timeouts.connect))
             .timeout_per_write(Some(cfg.timeouts.stall))
             .timeout_per_read(Some(cfg.timeouts.stall.max(cfg.timeouts.response)))
-            .build()
-            .new_agent();
+            .build();
+        // A part PUT's response timeout starts once the body has left the machine (src/net.rs).
+        let agent = crate::net::agent(config, cfg.timeouts.stall);
         Ok(Http {
             agent,
             log: Logger::new(cfg),

@@ -31,6 +31,7 @@ pub mod device;
 pub mod error;
 pub mod ffi;
 pub(crate) mod http;
+pub(crate) mod net;
 pub mod realtime;
 pub mod s3;
 pub mod secret;

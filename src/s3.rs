@@ -249,6 +249,9 @@ impl Client {
             .put(url)
             .config()
             .timeout_send_body(Some(body_deadline))
+            // On Linux this runs from when the peer has acknowledged the body, not from the last write
+            // into the socket: the agent's transport waits for the send queue to drain first, failing if
+            // it stops shrinking for the stall limit (src/net.rs).
             .timeout_recv_response(Some(t.response))
             .timeout_recv_body(Some(t.response))
             .build()
