@@ -455,10 +455,14 @@ fn cases() -> Vec<Case> {
                 if n403 == 0 {
                     return Err("no 403 was seen".into());
                 }
-                if regs != PARTS + n403 {
+                // The held PUT reads no body, so the client may give up on it (stall limit) and retry
+                // with the now expired URL: two 403s for one part (the held one is logged when the hold
+                // ends), but the client saw one and registered the part again once.
+                let again = regs.saturating_sub(PARTS);
+                if again == 0 || again > n403 {
                     return Err(format!("{regs} registrations for {n403} 403s"));
                 }
-                Ok(format!("{n403} x 403, each part registered again once"))
+                Ok(format!("{n403} x 403, {again} part(s) registered again once"))
             },
         },
         Case {
