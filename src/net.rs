@@ -204,13 +204,43 @@ mod linux {
         }
     }
 
+    /// Bytes written but not yet acknowledged by the peer; None if the kernel cannot tell.
+    fn unacked(stream: &TcpStream) -> Option<u64> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (== SIOCOUTQ) on our socket's fd writes one int.
+        let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+        (r == 0 && n >= 0).then_some(n as u64)
+    }
+
+    /// `write_all`, except that a write timeout is a stall only if the peer acknowledged nothing
+    /// meanwhile. Linux wakes a blocked writer only once half of the queued bytes are acknowledged;
+    /// with a send buffer autotuned to megabytes on a slow link that takes longer than the write
+    /// timeout (the stall limit) while bytes keep moving, and the part failed "timed out (per write)".
+    fn write_moving(stream: &TcpStream, mut output: &[u8], reason: Timeout) -> Result<(), Error> {
+        let mut stream = stream;
+        while !output.is_empty() {
+            let queued_before = unacked(stream);
+            match stream.write(output) {
+                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => output = &output[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                    // nothing was written, so a smaller queue means the peer took bytes
+                    match (queued_before, unacked(stream)) {
+                        (Some(before), Some(now)) if now < before => {}
+                        _ => return Err(Error::Timeout(reason)),
+                    }
+                }
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
     impl DrainTcpTransport {
         /// Bytes written but not yet acknowledged by the peer; None if the kernel cannot tell.
         fn unacked(&self) -> Option<u64> {
-            let mut n: libc::c_int = 0;
-            // SAFETY: TIOCOUTQ (== SIOCOUTQ) on our socket's fd writes one int.
-            let r = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
-            (r == 0 && n >= 0).then_some(n as u64)
+            unacked(&self.stream)
         }
 
         /// Whether input (or EOF, an error) arrives within `d`.
@@ -315,7 +345,7 @@ mod linux {
                 self.timeout_write = limit;
             }
             let output = &self.buffers.output()[..amount];
-            io_result((&*self.stream).write_all(output), timeout.reason)
+            write_moving(&self.stream, output, timeout.reason)
         }
 
         fn await_input(&mut self, mut timeout: NextTimeout) -> Result<bool, Error> {
