@@ -25,6 +25,7 @@ pub mod throttle;
 pub mod transport;
 
 mod client_impl;
+mod pagebuf;
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -36,6 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
+use pagebuf::PartBuf;
 
 pub use plan::{PlanConfig, PlannedPart, MAX_PARTS, MAX_PART_SIZE, MAX_TOTAL_SIZE, MIN_PART_SIZE};
 pub use transport::{AssetSpec, Body, PartReq, Transport};
@@ -174,7 +176,7 @@ struct PartRec {
     url: Option<String>,
     /// Bytes source: the buffer holding this part's bytes from the given index (the parts of the
     /// tail split at finish share one buffer).
-    body: Option<(Arc<Vec<u8>>, usize)>,
+    body: Option<(Arc<PartBuf>, usize)>,
     attempts: u32,
     last_error: Option<Error>,
     /// The body has been attached (always for files; for bytes once its bytes were pushed).
@@ -191,7 +193,7 @@ struct Inner {
     queue: VecDeque<u32>,
     available: u64,
     cut_offset: u64,
-    buf: Vec<u8>,
+    buf: PartBuf,
     mem_held: u64,
     peak_mem: u64,
     final_size: Option<u64>,
@@ -734,7 +736,7 @@ fn new_inner(parts: Vec<PartRec>, available: u64) -> Inner {
         queue: VecDeque::new(),
         available,
         cut_offset: 0,
-        buf: Vec::new(),
+        buf: PartBuf::new(),
         mem_held: 0,
         peak_mem: 0,
         final_size: None,
@@ -880,7 +882,7 @@ impl Shared {
         offset: u64,
         size: u64,
         is_final: bool,
-        body: Option<(Arc<Vec<u8>>, usize)>,
+        body: Option<(Arc<PartBuf>, usize)>,
     ) {
         g.cut_offset = offset + size;
         if let Some(p) = g.parts.get_mut(number as usize - 1) {
