@@ -13,6 +13,7 @@ macro_rules! elog {
 }
 
 mod api;
+mod assemble;
 mod config;
 mod control;
 mod form;

@@ -274,6 +274,7 @@ impl S3 for DataPlane {
             }
             asset_id
         };
+        crate::assemble::part_stored(&self.app, &asset_id, &upload_id, part as u32).await;
         // Complete before answering the last PUT, so "200 on the last part" means "assembled".
         maybe_complete(&self.app, &asset_id).await;
         Ok(out)
@@ -324,14 +325,15 @@ pub async fn maybe_complete(app: &Arc<App>, asset_id: &str) {
         }
         debug_assert!(a.parts.keys().all(|n| *n <= final_num));
         a.state = AssetState::Completing;
-        (a.key.clone(), a.upload_id.clone(), a.parts.keys().copied().collect::<Vec<u32>>(), failure)
+        (a.key.clone(), a.upload_id.clone(), a.parts.iter().map(|(n, p)| (*n, p.size)).collect::<Vec<_>>(), failure)
     };
     let result = match failure {
         Some(f) => {
+            crate::assemble::discard(app, &upload_id).await;
             abort(app, &key, &upload_id).await;
             Err(f)
         }
-        None => complete(app, &key, &upload_id, &numbers).await,
+        None => crate::assemble::complete(app, &key, &upload_id, &numbers).await,
     };
     let mut st = app.lock();
     st.uploads.remove(&upload_id);
@@ -355,41 +357,6 @@ async fn abort(app: &App, key: &str, upload_id: &str) {
         ..Default::default()
     };
     let _ = app.fs.abort_multipart_upload(s3req(app, input)).await;
-}
-
-async fn complete(app: &App, key: &str, upload_id: &str, numbers: &[u32]) -> Result<(), String> {
-    // s3s-fs insists on parts numbered 1..N while Frame.io allows gaps: renumber the stored
-    // part files densely (order kept) before completing. A failed complete loses the upload,
-    // so the files are checked first.
-    let part_path = |n: u32| app.data_dir.join(format!(".upload_id-{upload_id}.part-{n}"));
-    for n in numbers {
-        if !part_path(*n).exists() {
-            return Err(format!("part {n} is missing from storage"));
-        }
-    }
-    for (i, n) in numbers.iter().enumerate() {
-        let dense = i as u32 + 1;
-        if dense != *n {
-            tokio::fs::rename(part_path(*n), part_path(dense))
-                .await
-                .map_err(|e| format!("renumbering part {n}: {e}"))?;
-        }
-    }
-    let parts: Vec<dto::CompletedPart> =
-        (1..=numbers.len() as i32).map(|n| dto::CompletedPart { part_number: Some(n), ..Default::default() }).collect();
-    let input = dto::CompleteMultipartUploadInput {
-        bucket: app.bucket_name.clone(),
-        key: key.to_string(),
-        upload_id: upload_id.to_string(),
-        multipart_upload: Some(dto::CompletedMultipartUpload { parts: Some(parts) }),
-        ..Default::default()
-    };
-    let out = app.fs.complete_multipart_upload(s3req(app, input)).await.map_err(|e| format!("complete: {e:?}"))?;
-    // s3s-fs returns the real result through a future.
-    if let Some(fut) = out.output.future {
-        fut.await.map_err(|e| format!("complete: {e:?}"))?;
-    }
-    Ok(())
 }
 
 pub fn object_path(app: &App, key: &str) -> std::path::PathBuf {

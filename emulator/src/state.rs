@@ -34,6 +34,8 @@ pub struct Inner {
     pub assets: HashMap<String, Asset>,
     /// S3 upload id -> asset id.
     pub uploads: HashMap<String, String>,
+    /// S3 upload id -> the object assembled so far.
+    pub assemblies: HashMap<String, crate::assemble::Shared>,
     /// Channel index -> pause windows as (start, end) in unix seconds; end None = still paused.
     pub pauses: HashMap<i64, Vec<(f64, Option<f64>)>>,
     pub faults: Vec<Fault>,

@@ -84,6 +84,71 @@ fn completion_with_gaps_in_part_numbers() {
     assert!(emu.control("GET", &format!("/_emulator/assets/{id}/content"), None).body == src);
 }
 
+/// Parts are assembled while they arrive (so completion copies only what is left); whatever arrives
+/// out of that order still ends as the parts in number order, with the newest bytes of each part.
+#[test]
+fn assembly_while_parts_arrive_keeps_number_order_and_newest_bytes() {
+    let emu = Emu::start(&["--auto-approve"]);
+    let (tok, _) = emu.pair("rt-asm");
+    let src = data(3 * PART + 99, 4);
+    let wrong = data(PART, 5);
+    let settle = || std::thread::sleep(Duration::from_millis(300)); // let the background append run
+    let id = emu.create_realtime(&tok, "asm.mov");
+    let u1 = emu.register_urls(&tok, &id, json!([{"number": 1, "size": PART, "is_final": false}]), None);
+    let u3 = emu.register_urls(&tok, &id, json!([{"number": 3, "size": PART, "is_final": false}]), None);
+    // part 1 stored with the wrong bytes, appended, then stored again with the right ones
+    assert_eq!(emu.put(&u1[0], &wrong, &[]).status, 200);
+    settle();
+    assert_eq!(emu.put(&u1[0], &src[..PART], &[]).status, 200);
+    // part 3 follows part 1 while part 2 is not registered: appended
+    assert_eq!(emu.put(&u3[0], &src[2 * PART..3 * PART], &[]).status, 200);
+    settle();
+    // part 2 registered late, below an assembled part; then the final part
+    let u2 = emu.register_urls(&tok, &id, json!([{"number": 2, "size": PART, "is_final": false}]), None);
+    let u4 = emu.register_urls(&tok, &id, json!([{"number": 4, "size": 99, "is_final": true}]), Some(src.len() as u64));
+    assert_eq!(emu.put(&u4[0], &src[3 * PART..], &[]).status, 200);
+    assert_eq!(emu.asset(&id)["state"], "uploading");
+    assert_eq!(emu.put(&u2[0], &src[PART..2 * PART], &[]).status, 200);
+    let a = emu.asset(&id);
+    assert_eq!(a["state"], "uploaded", "{a}");
+    assert_eq!(a["sha256"], json!(sha256_hex(&src)));
+    assert!(emu.control("GET", &format!("/_emulator/assets/{id}/content"), None).body == src);
+
+    // In order, with pauses: the common case, where completion only appends the final part.
+    let dir = std::env::temp_dir().join(format!("fio-emu-asm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let emu = Emu::start(&["--auto-approve", "--data-dir", dir.to_str().unwrap()]);
+    let (tok, _) = emu.pair("rt-asm2");
+    let stored = |suffix: &str| {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(suffix))
+    };
+    let id = emu.create_realtime(&tok, "inorder.mov");
+    let src = data(2 * PART + 5, 6);
+    let u = emu.register_urls(
+        &tok,
+        &id,
+        json!([{"number": 1, "size": PART, "is_final": false}, {"number": 2, "size": PART, "is_final": false}]),
+        None,
+    );
+    assert_eq!(emu.put(&u[0], &src[..PART], &[]).status, 200);
+    settle();
+    assert_eq!(emu.put(&u[1], &src[PART..2 * PART], &[]).status, 200);
+    settle();
+    // both parts already moved into the object being assembled
+    assert!(!stored(".part-1") && !stored(".part-2") && stored(".fio-assembly"));
+    let f = emu.register_urls(&tok, &id, json!([{"number": 3, "size": 5, "is_final": true}]), Some(src.len() as u64));
+    assert_eq!(emu.put(&f[0], &src[2 * PART..], &[]).status, 200);
+    let a = emu.asset(&id);
+    assert_eq!(a["state"], "uploaded", "{a}");
+    assert_eq!(a["sha256"], json!(sha256_hex(&src)));
+    assert!(!stored(".fio-assembly") && !stored(".part-3"));
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn final_part_registered_last_completes_on_registration_and_empty_file() {
     let emu = Emu::start(&["--auto-approve"]);
