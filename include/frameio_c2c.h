@@ -913,7 +913,8 @@ fio_status fio_config_set_retry(struct fio_config *config,
 fio_status fio_config_set_extra_ca_pem(struct fio_config *config, const uint8_t *pem, size_t len);
 
 /**
- * Use a proxy ("http://host:port", "socks5://host:port"); NULL removes it. Environment variables are
+ * Use a proxy ("http://host:port" or "https://host:port"; a SOCKS URL makes fio_client_new fail with
+ * INVALID_ARGUMENT); NULL removes it. Environment variables are
  * never consulted. Errors: NULL_ARGUMENT (config), BAD_UTF8, INVALID_ARGUMENT.
  */
 fio_status fio_config_set_proxy(struct fio_config *config, const char *proxy_url);
@@ -937,7 +938,9 @@ fio_status fio_config_set_max_idle_connections(struct fio_config *config, uint32
 
 /**
  * Send `Expect: 100-continue` on part PUTs so a rejected URL fails before the body is sent (default
- * on). Errors: NULL_ARGUMENT.
+ * on). A URL that this client got from fio_register_parts or fio_asset_create less than half its
+ * lifetime (X-Amz-Expires) ago is sent without it either way: it cannot have expired, and the header
+ * costs a round trip per part. Errors: NULL_ARGUMENT.
  */
 fio_status fio_config_set_expect_continue(struct fio_config *config, bool enabled);
 

@@ -189,6 +189,7 @@ impl Client {
                 let u = u
                     .as_str()
                     .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("{what}: upload URL is not a string")))?;
+                self.inner.fresh_urls.received(u);
                 upload_urls.push(u.to_string());
             }
         }

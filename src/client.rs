@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) http: Http,
     pub(crate) tokens: TokenStore,
     pub(crate) heartbeat: Mutex<Option<HeartbeatThread>>,
+    /// The presigned URLs this client registered, for part PUTs without 100-continue.
+    pub(crate) fresh_urls: crate::s3::FreshUrls,
 }
 
 impl Drop for Inner {
@@ -60,7 +62,15 @@ impl Client {
         config.validate()?;
         let http = Http::new(&config)?;
         let tokens = TokenStore::new();
-        let client = Client { inner: Arc::new(Inner { cfg: config, http, tokens, heartbeat: Mutex::new(None) }) };
+        let client = Client {
+            inner: Arc::new(Inner {
+                cfg: config,
+                http,
+                tokens,
+                heartbeat: Mutex::new(None),
+                fresh_urls: crate::s3::FreshUrls::new(),
+            }),
+        };
         client.log(LogLevel::Debug, || format!("client created for {}", client.inner.cfg.base_url));
         Ok(client)
     }

@@ -118,7 +118,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Extra CA certificates (PEM), added to the built-in Mozilla roots.
     pub extra_ca_pem: Option<Vec<u8>>,
-    /// Proxy URL (`http://host:port`, `socks5://host:port`); None = no proxy (environment ignored).
+    /// Proxy URL (`http://host:port` or `https://host:port`; SOCKS is refused at client setup); None = no
+    /// proxy (environment ignored).
     pub proxy: Option<String>,
     /// Allow plain `http://` base URLs and upload URLs (emulator, tests). Default false.
     pub allow_http: bool,
@@ -126,7 +127,8 @@ pub struct Config {
     pub refresh_margin: Duration,
     /// Idle connections kept per host (at least the part concurrency; default 8).
     pub max_idle_connections_per_host: usize,
-    /// Send `Expect: 100-continue` on part PUTs so a rejected URL fails before the body (default true).
+    /// Send `Expect: 100-continue` on part PUTs so a rejected URL fails before the body (default true);
+    /// skipped for URLs this client registered less than half their lifetime ago (see `s3::FreshUrls`).
     pub expect_continue: bool,
     pub log_callback: Option<LogCallback>,
     /// Lines above this level are not produced (default Info).

@@ -138,6 +138,9 @@ impl Client {
             Error::new(ErrorKind::Protocol, format!("{what}: reply has no upload_urls")).with_status(r.status)
         })?;
         let urls: Vec<String> = urls.iter().filter_map(|u| u.as_str().map(str::to_string)).collect();
+        for u in &urls {
+            self.inner.fresh_urls.received(u);
+        }
         if urls.len() != parts.len() {
             return Err(Error::new(
                 ErrorKind::Protocol,

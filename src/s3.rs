@@ -13,6 +13,61 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{drain, s3_error, transport_error, S3_BODY_LIMIT};
 use crate::secret::redact_url;
 
+/// Presigned URLs this client was handed, kept as keyed hashes (a URL carries its signature, a
+/// secret), each with the instant until which S3 cannot have expired it. A PUT to such a URL skips
+/// `Expect: 100-continue`: the round trip it costs guards against sending a body to an expired URL,
+/// which a URL in the first half of its life is not. URLs from elsewhere (firmware that stored them)
+/// keep the header.
+pub(crate) struct FreshUrls {
+    keys: std::collections::hash_map::RandomState,
+    list: std::sync::Mutex<std::collections::VecDeque<(u64, Instant)>>,
+}
+
+impl FreshUrls {
+    /// Enough for every URL of a basic upload's batch and the parts in flight.
+    const CAP: usize = 2048;
+
+    pub(crate) fn new() -> Self {
+        FreshUrls { keys: Default::default(), list: Default::default() }
+    }
+
+    fn key(&self, url: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one(url)
+    }
+
+    /// Notes `url`, received now: fresh for half its lifetime (`X-Amz-Expires`), never for a lifetime
+    /// under 2 minutes, and for at most a day.
+    pub(crate) fn received(&self, url: &str) {
+        let Some(secs) = query_param(url, "x-amz-expires").and_then(|v| v.parse::<u64>().ok()) else { return };
+        if secs < 120 {
+            return;
+        }
+        let until = Instant::now() + Duration::from_secs((secs / 2).min(86_400));
+        let mut l = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        if l.len() >= Self::CAP {
+            l.pop_front();
+        }
+        l.push_back((self.key(url), until));
+    }
+
+    pub(crate) fn is_fresh(&self, url: &str) -> bool {
+        let k = self.key(url);
+        let now = Instant::now();
+        let l = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        l.iter().rev().any(|(h, until)| *h == k && now < *until)
+    }
+}
+
+/// The value of query parameter `name` (ASCII case-insensitive), undecoded.
+fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let q = url.split_once('?')?.1.split('#').next()?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
 /// Where a part's bytes come from.
 #[derive(Clone, Copy)]
 pub enum PartBody<'a> {
@@ -262,7 +317,7 @@ impl Client {
         if signed.acl {
             req = req.header("x-amz-acl", "private");
         }
-        if cfg.expect_continue && len > 0 {
+        if cfg.expect_continue && len > 0 && !self.inner.fresh_urls.is_fresh(url) {
             req = req.header("expect", "100-continue");
         }
         let result = req.send(ureq::SendBody::from_reader(&mut reader));
@@ -304,6 +359,27 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_urls_half_their_life_and_only_those_received() {
+        let f = FreshUrls::new();
+        let day = "https://s3/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=86400&X-Amz-Signature=a";
+        let short = "https://s3/b/k?x-amz-expires=60&X-Amz-Signature=b";
+        let none = "https://s3/b/k?X-Amz-Signature=c";
+        for u in [day, short, none] {
+            f.received(u);
+        }
+        assert!(f.is_fresh(day));
+        assert!(!f.is_fresh(short), "a URL that may expire within minutes keeps 100-continue");
+        assert!(!f.is_fresh(none));
+        assert!(!f.is_fresh("https://s3/b/k?X-Amz-Expires=86400&X-Amz-Signature=other"));
+        for i in 0..FreshUrls::CAP {
+            f.received(&format!("https://s3/b/k?X-Amz-Expires=86400&n={i}"));
+        }
+        assert!(!f.is_fresh(day), "the oldest URL leaves a full list");
+        assert_eq!(query_param("https://h/p?a=1&B=2#x", "b"), Some("2"));
+        assert_eq!(query_param("https://h/p", "a"), None);
+    }
 
     #[test]
     fn signed_header_modes() {

@@ -442,6 +442,38 @@ fn reregistering_after_url_rejected() {
     assert_eq!(emu.asset(&asset.id)["state"], "uploaded");
 }
 
+/// A PUT to a URL this client registered in the first half of its life goes without
+/// `Expect: 100-continue` (a round trip saved per part); one that may be near expiry, or that the
+/// client did not register, keeps it.
+#[test]
+fn expect_continue_only_where_the_url_may_have_expired() {
+    let put_expect = |emu: &Emulator, client: &Client, tamper: bool| -> Option<String> {
+        let asset = client.create_asset(&realtime_params("e.mp4")).unwrap();
+        let urls = client
+            .register_parts(&asset.id, &[PartSpec { number: 1, size: 5, is_final: true }], None, Some(5))
+            .unwrap();
+        // a URL the client never saw: the same with one more (ignored) query parameter
+        let url = if tamper { format!("{}&x-id=UploadPart", urls[0]) } else { urls[0].clone() };
+        emu.clear_requests();
+        let _ = client.put_part(&url, PartBody::Bytes(b"hello"), "video/mp4", None);
+        let puts = emu.requests_to(Some("PUT"), "/");
+        assert_eq!(puts.len(), 1, "{puts:?}");
+        puts[0]["expect"].as_str().map(str::to_string)
+    };
+    let emu = Emulator::start(); // URLs live 24 h
+    let client = emu.paired_client();
+    assert_eq!(put_expect(&emu, &client, false), None);
+    assert_eq!(put_expect(&emu, &client, true).as_deref(), Some("100-continue"));
+    let mut cfg = emu.config();
+    cfg.expect_continue = false;
+    let plain = Client::new(cfg).unwrap();
+    emu.pair(&plain);
+    assert_eq!(put_expect(&emu, &plain, true), None, "expect_continue off: never");
+    let emu = Emulator::builder().args(&["--url-expiry", "60"]).start();
+    let client = emu.paired_client();
+    assert_eq!(put_expect(&emu, &client, false).as_deref(), Some("100-continue"));
+}
+
 #[test]
 fn expired_url_is_url_expired() {
     let emu = Emulator::builder().args(&["--url-expiry", "1"]).start();

@@ -430,12 +430,12 @@ fn cases() -> Vec<Case> {
                 let put4 = run.log.iter().find(|r| is_s3_put(r) && part_number(r) == Some(4) && r["status"] == 200).ok_or("part 4 never arrived")?;
                 let took = t(put4) - reg4;
                 let limit = STALL.as_millis() as i64;
-                // 1 s waiting for 100-continue, the kernel's socket buffers taking the first MBs while
-                // the server does not read, then no byte moves for the stall limit; then the backoff.
+                // The kernel's socket buffers take the first MBs while the server does not read (a fresh
+                // URL goes without 100-continue), then no byte moves for the stall limit; then the backoff.
                 if took < limit || took > limit + 1000 + 8000 + MAX_BACKOFF.as_millis() as i64 {
                     return Err(format!("part 4 was sent again {took} ms after its registration; stall limit {limit} ms"));
                 }
-                Ok(format!("stalled attempt given up, part 4 sent again {took} ms after its registration (stall limit {limit} ms, 100-continue wait 1 s; the held attempt is logged only when the emulator lets go)"))
+                Ok(format!("stalled attempt given up, part 4 sent again {took} ms after its registration (stall limit {limit} ms; the held attempt is logged only when the emulator lets go)"))
             },
         },
         Case {

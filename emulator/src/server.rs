@@ -157,6 +157,7 @@ async fn handle(app: Arc<App>, port: Port, fd: RawFd, req: Request<Incoming>) ->
             status: 0,
             content_length: header_str(&req, "content-length").and_then(|v| v.trim().parse().ok()),
             transfer_encoding: header_str(&req, "transfer-encoding"),
+            expect: header_str(&req, "expect"),
             signed_headers_ok: if port == Port::S3 { crate::s3::signed_headers_ok(&req) } else { None },
             time_ms: t0,
             duration_ms: 0,

@@ -209,6 +209,8 @@ pub struct LogEntry {
     pub status: u16,
     pub content_length: Option<u64>,
     pub transfer_encoding: Option<String>,
+    /// The request's `Expect` header (`100-continue`), if any.
+    pub expect: Option<String>,
     pub signed_headers_ok: Option<bool>,
     pub time_ms: u64,
     pub duration_ms: u64,

@@ -266,10 +266,11 @@ class Client:
             total; seconds). Given together or with the defaults 5, 0.5, 30, 300.
         extra_ca_pem: extra CA certificates (PEM text, bytes, or a path to a PEM file), added to the
             built-in roots.
-        proxy: "http://host:port" or "socks5://host:port".
+        proxy: "http://host:port" or "https://host:port" (SOCKS is refused).
         refresh_margin: refresh the access token this many seconds before it expires.
         max_idle_connections: idle connections kept per host (>= parallel part uploads).
-        expect_continue: send ``Expect: 100-continue`` on part PUTs (default on).
+        expect_continue: send ``Expect: 100-continue`` on part PUTs (default on;
+            URLs this client registered less than half their lifetime ago go without it).
     """
 
     def __init__(

@@ -249,7 +249,8 @@ pub unsafe extern "C" fn fio_config_set_extra_ca_pem(
     })
 }
 
-/// Use a proxy ("http://host:port", "socks5://host:port"); NULL removes it. Environment variables are
+/// Use a proxy ("http://host:port" or "https://host:port"; a SOCKS URL makes fio_client_new fail with
+/// INVALID_ARGUMENT); NULL removes it. Environment variables are
 /// never consulted. Errors: NULL_ARGUMENT (config), BAD_UTF8, INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn fio_config_set_proxy(config: *mut fio_config, proxy_url: *const c_char) -> fio_status {
@@ -300,7 +301,9 @@ pub unsafe extern "C" fn fio_config_set_max_idle_connections(config: *mut fio_co
 }
 
 /// Send `Expect: 100-continue` on part PUTs so a rejected URL fails before the body is sent (default
-/// on). Errors: NULL_ARGUMENT.
+/// on). A URL that this client got from fio_register_parts or fio_asset_create less than half its
+/// lifetime (X-Amz-Expires) ago is sent without it either way: it cannot have expired, and the header
+/// costs a round trip per part. Errors: NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn fio_config_set_expect_continue(config: *mut fio_config, enabled: bool) -> fio_status {
     guard(|| {
