@@ -106,6 +106,13 @@ def server_timeline(emu: Emulator, asset_id: str, t_ref: float) -> dict:
             last = max(puts, key=lambda r: r["time_ms"])
             out["last_put_start"] = mono(last["time_ms"])
             out["last_put_end"] = mono(last["time_ms"] + last["duration_ms"])
+            # parts other than the last still on the wire when the recording ended share the link with it
+            others = [r for r in puts if r is not last and r.get("status") == 200
+                      and mono(r["time_ms"] + r["duration_ms"]) > 0]
+            if others:
+                out["others_in_flight"] = len(others)
+                out["others_bytes"] = sum(r.get("content_length") or 0 for r in others)
+                out["others_end"] = max(mono(r["time_ms"] + r["duration_ms"]) for r in others)
         return out
     except Exception as e:  # noqa: BLE001  (diagnostic only)
         return {"error": str(e)}
@@ -301,9 +308,15 @@ def latency(args, res):
     def timeline_text(tl):
         if "last_put_start" not in tl:
             return ""
-        return (f"server saw the final registration at +{tl.get('last_register', float('nan')) * 1000:.0f} ms, the "
+        text = (f"server saw the final registration at +{tl.get('last_register', float('nan')) * 1000:.0f} ms, the "
                 f"final PUT's headers at +{tl['last_put_start'] * 1000:.0f} ms, its 200 (after assembly) at "
                 f"+{tl['last_put_end'] * 1000:.0f} ms")
+        if tl.get("others_in_flight"):
+            text += (f"; {tl['others_in_flight']} earlier part(s) of {tl['others_bytes'] / MIB:.2f} MiB still on the "
+                     f"wire at the end (last 200 at +{tl['others_end'] * 1000:.0f} ms)")
+        else:
+            text += "; no earlier part on the wire at the end"
+        return text
 
     def asm(x):
         return f"{x['assembly']:.3f}" if x.get("assembly") is not None else "n/a (< 5 ms or not seen)"
@@ -350,9 +363,13 @@ def latency(args, res):
             + f"\n- Link: {sl.describe()}. Counters: `{sl.netem_stats}`."
             + f"\n- Emulator ({fiobench.emulator_kind()}, objects in tmpfs, reset before each upload) inside the namespace; the completion time is read by a watcher polling "
               "the emulator's control API every 5 ms from inside the namespace (not across the link), on the "
-              "same CLOCK_MONOTONIC as the recorder. The emulator assembles the S3 object (complete multipart "
-              "upload: the parts are copied into one file) before it marks the asset complete; the watcher also "
-              "notes when every part had arrived, so that server-side share is shown on its own."
+              "same CLOCK_MONOTONIC as the recorder. The emulator appends each part to the object as it arrives and "
+              "completes by appending what is left (emulator/src/assemble.rs) before it marks the asset complete; "
+              "the watcher also notes when every part had arrived, so that server-side share is shown on its own."
+            + "\n- The physical bound counts only the bytes after the last cut. When an earlier part is still on the "
+              "wire at the end (the notes say so), its remaining bytes share the link with the final part and the "
+              "final PUT's headers queue behind them in the shaper: the bound is then not reachable by any uploader "
+              "that cuts parts, and the notes show by how much."
             + "\n- The naive uploader is bench/peers/naive_upload.py (requests): basic asset with the file size, "
               "chunk = ceil(size / len(upload_urls)), each chunk read into memory and PUT, no retries — what "
               "Frame.io's Python client does. It starts the moment the recording ends.")
