@@ -696,6 +696,9 @@ fn wait_for_file(path: &Path, idle: Duration) -> Res<()> {
 
 /// Feeds a real-time upload: with `follow`, reports growth until the file stays the same size for
 /// `idle` (or the first Ctrl-C), then finishes; a second Ctrl-C cancels (the state file stays).
+/// The shortest idle limit before a followed file first grows.
+const FIRST_GROWTH_IDLE: Duration = Duration::from_secs(60);
+
 fn drive(up: &Upload, path: Option<&Path>, follow: bool, idle: Duration) -> Res<Progress> {
     let path = match path {
         Some(p) => p.to_path_buf(),
@@ -708,9 +711,14 @@ fn drive(up: &Upload, path: Option<&Path>, follow: bool, idle: Duration) -> Res<
     up.file_grew(last)?;
     if follow {
         let mut grew_at = Instant::now();
+        let mut by_ctrl_c = false;
+        // Until the file first grows, a writer may still be buffering its first fragment or GOP (ffmpeg's
+        // default x264 GOP is 250 frames, 8 s at 30 fps): the idle limit is then at least a minute.
+        let mut seen_growth = false;
         loop {
             if signals() > 0 {
                 eprintln!("\nfio: recording ended (Ctrl-C): uploading the rest; Ctrl-C again cancels");
+                by_ctrl_c = true;
                 break;
             }
             if let Some(e) = up.failure() {
@@ -728,11 +736,35 @@ fn drive(up: &Upload, path: Option<&Path>, follow: bool, idle: Duration) -> Res<
                 up.file_grew(now)?;
                 last = now;
                 grew_at = Instant::now();
-            } else if !idle.is_zero() && grew_at.elapsed() >= idle {
+                seen_growth = true;
+            } else if !idle.is_zero()
+                && grew_at.elapsed() >= if seen_growth { idle } else { idle.max(FIRST_GROWTH_IDLE) }
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let p = finish(up)?;
+        // A writer quiet for longer than --idle (an encoder buffering a whole fragment or GOP) made us
+        // finish early: the asset is complete but shorter than the file. Say so instead of "done".
+        let now = size(&path)?;
+        if now > p.bytes_recorded && by_ctrl_c {
+            eprintln!(
+                "fio: warning: {} grew to {now} bytes after the upload ended at {} (ended by Ctrl-C)",
+                path.display(),
+                p.bytes_recorded
+            );
+        } else if now > p.bytes_recorded {
+            return Err(Fail::Msg(format!(
+                "{} grew to {now} bytes after the upload ended at {} (the asset has only those): it did not grow \
+                 for --idle {:.1} s; use an --idle longer than the writer's pauses (its fragment or keyframe \
+                 interval), or end with Ctrl-C",
+                path.display(),
+                p.bytes_recorded,
+                idle.as_secs_f64()
+            )));
+        }
+        return Ok(p);
     }
     finish(up)
 }

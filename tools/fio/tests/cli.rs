@@ -273,6 +273,49 @@ fn follow_uploads_a_growing_file_and_finishes_when_idle() {
     assert!(emu.content(r["asset_id"].as_str().unwrap()) == data);
 }
 
+/// A writer that pauses longer than --idle (an encoder holding a whole fragment) must not end a follow
+/// with an asset shorter than the file: before the first growth fio waits (the idle limit is then at
+/// least a minute), and growth it sees only while finishing makes it fail and say so, not "done".
+#[test]
+fn follow_waits_for_the_first_growth_and_fails_on_growth_after_an_idle_finish() {
+    let emu = emulator("follow-idle", &[]);
+    emu.pair();
+    // 1. only a header at first, a fragment after twice --idle: it is waited for and uploaded
+    let file = emu.dir.join("rec.mp4");
+    fs::write(&file, b"ftyp-header-only").unwrap();
+    let child = emu
+        .fio()
+        .args(["upload", file.to_str().unwrap(), "--follow", "--idle", "0.5", "--json", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let frag = random_bytes(1024 * 1024, 12);
+    fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(&frag).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let r = json_out(&o);
+    assert_eq!(r["bytes"], (16 + frag.len()) as u64, "{}", text(&o));
+    // 2. growth after idle ended the follow, while the (rate-limited) rest is still going out
+    let file = emu.dir.join("rec2.mp4");
+    fs::write(&file, random_bytes(6 * 1024 * 1024, 13)).unwrap();
+    let child = emu
+        .fio()
+        .args(["upload", file.to_str().unwrap(), "--follow", "--idle", "0.5", "--limit", "2M", "--json", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"more").unwrap();
+    std::thread::sleep(Duration::from_millis(1200)); // idle ended the follow; 6 MiB at 2 MB/s still going
+    fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"late fragment").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(err.contains("grew to") && err.contains("--idle"), "{err}");
+}
+
 #[test]
 fn follow_ctrl_c_ends_the_recording_twice_cancels_and_resume_completes() {
     let emu = emulator("sigint", &[]);
