@@ -289,8 +289,15 @@ impl S3 for DataPlane {
     }
 }
 
-/// Completes the asset when its final part is known and every part up to it is uploaded.
+/// Completes the asset when its final part is known and every part up to it is uploaded. The work runs
+/// in its own task: a client that goes away drops the request's future, and a completion dropped
+/// half-way left the asset "completing" (shown as uploading) forever.
 pub async fn maybe_complete(app: &Arc<App>, asset_id: &str) {
+    let (app, asset_id) = (app.clone(), asset_id.to_string());
+    let _ = tokio::spawn(async move { complete_if_ready(&app, &asset_id).await }).await;
+}
+
+async fn complete_if_ready(app: &Arc<App>, asset_id: &str) {
     // Decide under the lock, act outside it.
     let (key, upload_id, numbers, failure) = {
         let mut st = app.lock();

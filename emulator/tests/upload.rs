@@ -149,6 +149,42 @@ fn assembly_while_parts_arrive_keeps_number_order_and_newest_bytes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A client that hangs up while its last PUT is completing the asset (here a long rebuild: the parts came
+/// in reverse) must not leave the asset half-completed: completion runs to its end anyway.
+#[test]
+fn client_gone_during_completion_still_completes() {
+    use std::io::Write;
+    let emu = Emu::start(&["--auto-approve"]);
+    let (tok, _) = emu.pair("rt-gone");
+    const N: usize = 20;
+    let src = data((N - 1) * PART + 1000, 7);
+    let id = emu.create_realtime(&tok, "gone.mov");
+    let parts: Vec<Value> =
+        (1..=N).map(|n| json!({"number": n, "size": if n < N { PART } else { 1000 }, "is_final": n == N})).collect();
+    let urls = emu.register_urls(&tok, &id, Value::Array(parts), Some(src.len() as u64));
+    for n in (2..=N).rev() {
+        let body = &src[(n - 1) * PART..((n - 1) * PART + if n < N { PART } else { 1000 })];
+        assert_eq!(emu.put(&urls[n - 1], body, &[]).status, 200);
+    }
+    let (hostport, path) = split_url(&urls[0]);
+    let mut s = std::net::TcpStream::connect(&hostport).unwrap();
+    let head = format!("PUT {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: {PART}\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&src[..PART]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(s); // gone before the 200: the emulator is still assembling ~100 MB
+    let t = std::time::Instant::now();
+    let a = loop {
+        let a = emu.asset(&id);
+        if a["state"] != "uploading" || t.elapsed() > Duration::from_secs(20) {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(a["state"], "uploaded", "{a}");
+    assert_eq!(a["sha256"], json!(sha256_hex(&src)));
+}
+
 #[test]
 fn final_part_registered_last_completes_on_registration_and_empty_file() {
     let emu = Emu::start(&["--auto-approve"]);
