@@ -513,3 +513,31 @@ fn plain_mp4_rewrite_is_detected() {
     assert!(e.message.contains("append-only"), "{}", e.message);
     assert_ne!(emu.asset(up.asset_id())["state"], "uploaded");
 }
+
+/// A rewrite of a part's header while that part is on the wire: the sample taken after the PUT would be
+/// of the new bytes, so finish found nothing changed and the asset completed with bytes the file no
+/// longer has. Now the upload fails (FIO_ERR_IO) as soon as that PUT ends. The asset may still complete
+/// on the server (the final part ran in parallel): the error says so. (Found by a break-it review.)
+#[test]
+fn rewrite_while_the_part_is_sent_is_detected() {
+    use std::os::unix::fs::FileExt;
+    let emu = start_emulator(&[]);
+    let client = paired(&emu);
+    let dir = tmp("rewrite-in-flight");
+    let path = dir.join("rw.mp4");
+    write_file(&path, 6 * MIB, 31);
+    // 2 MB/s: the 5 MiB first part is on the wire for about 2.5 s
+    let opts = UploadOptions { bandwidth_limit: 2_000_000, ..Default::default() };
+    let up = Upload::start(client, spec("rw.mp4"), Source::File(path.clone()), opts).unwrap();
+    up.file_grew(6 * MIB).unwrap();
+    let t = Instant::now();
+    while up.stats().bytes_sent < MIB && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(up.stats().bytes_sent >= MIB && up.stats().parts_done == 0, "part 1 should be on the wire");
+    File::options().write(true).open(&path).unwrap().write_all_at(&[0xAB; 16], 40).unwrap();
+    let e = up.finish().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io, "{e}");
+    assert!(e.message.contains("append-only") && e.message.contains("differs from the file"), "{}", e.message);
+    let _ = emu;
+}

@@ -488,8 +488,9 @@ pub unsafe extern "C" fn fio_upload_file_grew(upload: *const fio_upload, new_siz
 
 /// The recording ended: register the rest of the recording (for a file, up to its size now) as the
 /// last part(s) with the asset's size (a large rest is split into up to `concurrency` parts sent in
-/// parallel), and wait until every part is uploaded and the asset is complete. Writes the final counters to
-/// `*stats` if not NULL. Errors: CANCELLED, LIMIT_EXCEEDED (more than 5 TiB or 10,000 parts), or the
+/// parallel), and wait until every part is uploaded and the asset is complete. On success writes the final
+/// counters to `*stats` if not NULL; on failure `*stats` is left as it was (out-parameters are written
+/// only on success): call fio_upload_stats for how far the upload got. Errors: CANCELLED, LIMIT_EXCEEDED (more than 5 TiB or 10,000 parts), or the
 /// failure that stopped the upload (fio_upload_part_info tells which part and why); the last error
 /// message names the part.
 #[no_mangle]

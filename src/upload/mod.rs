@@ -1034,18 +1034,31 @@ impl Shared {
                     g = self.wait(g);
                 }
             };
-            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.upload_part(number)))
+            let range = {
+                let g = self.lock();
+                (g.parts[number as usize - 1].offset, g.parts[number as usize - 1].size)
+            };
+            // Sampled before and after the PUT: a rewrite while the part was being read and sent would
+            // otherwise be fingerprinted as the new bytes, and finish would find nothing changed.
+            let before = self.file.as_ref().and_then(|f| fingerprint(f, range.0, range.1).ok());
+            let mut res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.upload_part(number)))
                 .unwrap_or_else(|_| Err(err(ErrorKind::Io, format!("worker panicked on part {number}"))));
             let sample = match (&res, &self.file) {
-                (Ok(()), Some(f)) => {
-                    let (offset, size) = {
-                        let g = self.lock();
-                        (g.parts[number as usize - 1].offset, g.parts[number as usize - 1].size)
-                    };
-                    fingerprint(f, offset, size).ok()
-                }
+                (Ok(()), Some(f)) => fingerprint(f, range.0, range.1).ok(),
                 _ => None,
             };
+            if res.is_ok() && before.is_some() && sample.is_some() && before != sample {
+                res = Err(err(
+                    ErrorKind::Io,
+                    format!(
+                        "bytes {}..{} changed in the file while they were being uploaded: the recording must \
+                         grow append-only (for MP4/MOV use fragmented MP4; see the README); the asset holds \
+                         the bytes as they were sent and may already be complete, but it differs from the file",
+                        range.0,
+                        range.0 + range.1
+                    ),
+                ));
+            }
             let mut g = self.lock();
             g.in_flight -= 1;
             let idx = number as usize - 1;
