@@ -77,6 +77,17 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
             json_response(200, &Value::Array(codes))
         }
         (Method::GET, ["assets"]) => {
+            // sha256 is computed on first demand (and cached): the list shows it too, as documented
+            let uploaded: Vec<String> = app
+                .lock()
+                .assets
+                .values()
+                .filter(|a| a.state == crate::state::AssetState::Uploaded && a.sha256.is_none())
+                .map(|a| a.id.clone())
+                .collect();
+            for id in uploaded {
+                let _ = crate::s3::sha256_of(&app, &id).await;
+            }
             let st = app.lock();
             let list: Vec<Value> = st.assets.values().map(|a| a.control_json()).collect();
             json_response(200, &Value::Array(list))

@@ -78,6 +78,10 @@ fn completion_with_gaps_in_part_numbers() {
     assert_eq!(emu.put(&fin[0], &src[2 * PART..], &[]).status, 200);
     assert_eq!(emu.asset(&id)["state"], "uploading");
     assert_eq!(emu.put(&u[1], &src[PART..2 * PART], &[]).status, 200);
+    // the list shows the hash too, before anyone asked for this asset alone
+    let list = emu.control("GET", "/_emulator/assets", None).json();
+    let listed = list.as_array().unwrap().iter().find(|a| a["id"] == json!(id)).unwrap().clone();
+    assert_eq!(listed["sha256"], json!(sha256_hex(&src)), "{listed}");
     let a = emu.asset(&id);
     assert_eq!(a["state"], "uploaded", "{a}");
     assert_eq!(a["sha256"], json!(sha256_hex(&src)));
