@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
     }
     printf("Paired. Tokens saved to %s\n", token_file);
     if (fio_device_info(client, &json) == FIO_OK) {
-        printf("Device: %.300s\n", json);
+        printf("Device: %.300s%s\n", json, strlen(json) > 300 ? " ..." : "");
         fio_string_free(json);
     }
     fio_client_free(client);
