@@ -420,9 +420,12 @@ impl Upload {
         let progress = opts.progress.take();
         let interval = opts.progress_interval.max(Duration::from_millis(10));
         let watch = opts.watch_interval;
+        // taken here, not when the thread first runs: on a loaded machine it may start after the bytes went
+        // out, and would then never see them move (throughput 0)
+        let sent_at_start = (shared.progress().bytes_sent, Instant::now());
         let t = std::thread::Builder::new()
             .name("fio-upload-monitor".into())
-            .spawn(move || sh.monitor(progress, interval, watch))
+            .spawn(move || sh.monitor(progress, interval, watch, sent_at_start))
             .map_err(|e| err(ErrorKind::Io, format!("cannot start the monitor thread: {e}")))?;
         threads.push(t);
         Ok(Upload { shared, threads: Mutex::new(threads) })
@@ -1260,10 +1263,16 @@ impl Shared {
         }
     }
 
-    fn monitor(self: Arc<Self>, mut progress: Option<ProgressFn>, interval: Duration, watch: Option<Duration>) {
+    fn monitor(
+        self: Arc<Self>,
+        mut progress: Option<ProgressFn>,
+        interval: Duration,
+        watch: Option<Duration>,
+        sent_at_start: (u64, Instant),
+    ) {
         let mut active: VecDeque<(Duration, u64)> = VecDeque::new();
-        let mut last_tick = Instant::now();
-        let mut last_bytes = self.progress().bytes_sent; // a resumed upload starts past zero
+        let mut last_tick = sent_at_start.1;
+        let mut last_bytes = sent_at_start.0; // a resumed upload starts past zero
         let mut last_call: Option<Instant> = None;
         let mut last_sent: Option<Progress> = None;
         let mut last_watch = Instant::now();
