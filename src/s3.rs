@@ -59,12 +59,12 @@ impl FreshUrls {
     }
 }
 
-/// The value of query parameter `name` (ASCII case-insensitive), undecoded.
-fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+/// The percent-decoded value of query parameter `name` (ASCII case-insensitive).
+fn query_param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1.split('#').next()?;
     q.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        k.eq_ignore_ascii_case(name).then_some(v)
+        percent_decode(k).eq_ignore_ascii_case(name).then(|| percent_decode(v))
     })
 }
 
@@ -130,17 +130,7 @@ fn percent_decode(s: &str) -> String {
 /// Parse the URL's signed headers. Without `X-Amz-SignedHeaders` (not SigV4) we send what Frame.io's own
 /// SDK sends: Content-Type and `x-amz-acl: private`.
 pub(crate) fn signed_headers(url: &str) -> Result<SignedHeaders> {
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let query = query.split('#').next().unwrap_or("");
-    let value = query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        if percent_decode(k).eq_ignore_ascii_case("X-Amz-SignedHeaders") {
-            Some(percent_decode(v))
-        } else {
-            None
-        }
-    });
-    let Some(value) = value else {
+    let Some(value) = query_param(url, "X-Amz-SignedHeaders") else {
         return Ok(SignedHeaders { content_type: true, acl: true });
     };
     let mut sh = SignedHeaders { content_type: false, acl: false };
@@ -377,7 +367,7 @@ mod tests {
             f.received(&format!("https://s3/b/k?X-Amz-Expires=86400&n={i}"));
         }
         assert!(!f.is_fresh(day), "the oldest URL leaves a full list");
-        assert_eq!(query_param("https://h/p?a=1&B=2#x", "b"), Some("2"));
+        assert_eq!(query_param("https://h/p?a=1&B=2%3B3#x", "b").as_deref(), Some("2;3"));
         assert_eq!(query_param("https://h/p", "a"), None);
     }
 
