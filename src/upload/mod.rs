@@ -779,6 +779,17 @@ fn open_source(source: &Source) -> Result<(Option<PathBuf>, Option<File>)> {
     }
 }
 
+/// The error for a file source whose uploaded bytes changed: `what` changed, and what that means for
+/// the asset.
+fn not_append_only(what: String, asset: &str) -> Error {
+    err(
+        ErrorKind::Io,
+        format!(
+            "{what}: the recording must grow append-only (for MP4/MOV use fragmented MP4; see the README); {asset}"
+        ),
+    )
+}
+
 /// A fingerprint of a file range: its first 64 KiB and last 4 KiB (where headers get rewritten).
 fn fingerprint(f: &File, offset: u64, size: u64) -> std::io::Result<u64> {
     use std::os::unix::fs::FileExt;
@@ -935,14 +946,12 @@ impl Shared {
         };
         for (number, offset, size, sample) in samples {
             if fingerprint(f, offset, size).map_err(io_err)? != sample {
-                return Err(err(
-                    ErrorKind::Io,
+                return Err(not_append_only(
                     format!(
-                        "part {number} (bytes {offset}..{}) changed in the file after it was uploaded: the \
-                         recording must grow append-only (for MP4/MOV use fragmented MP4; see the README); \
-                         the asset is left incomplete",
+                        "part {number} (bytes {offset}..{}) changed in the file after it was uploaded",
                         offset + size
                     ),
+                    "the asset is left incomplete",
                 ));
             }
         }
@@ -1050,16 +1059,15 @@ impl Shared {
                 (Ok(()), Some(f)) => fingerprint(f, range.0, range.1).ok(),
                 _ => None,
             };
-            if res.is_ok() && before.is_some() && sample.is_some() && before != sample {
-                res = Err(err(
-                    ErrorKind::Io,
+            if res.is_ok() && matches!((before, sample), (Some(b), Some(a)) if b != a) {
+                res = Err(not_append_only(
                     format!(
-                        "bytes {}..{} changed in the file while they were being uploaded: the recording must \
-                         grow append-only (for MP4/MOV use fragmented MP4; see the README); the asset holds \
-                         the bytes as they were sent and may already be complete, but it differs from the file",
+                        "bytes {}..{} changed in the file while they were being uploaded",
                         range.0,
                         range.0 + range.1
                     ),
+                    "the asset holds the bytes as they were sent and may already be complete, but it differs from \
+                     the file",
                 ));
             }
             let mut g = self.lock();
