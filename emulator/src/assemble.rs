@@ -31,6 +31,16 @@ pub struct Assembly {
     closed: bool,
 }
 
+impl Assembly {
+    /// Forgets part `n`'s segment if S3 stored the part again since it was appended: a file at the
+    /// part's path is newer than anything taken from it.
+    fn drop_if_replaced(&mut self, app: &App, upload_id: &str, n: u32) {
+        if self.segments.contains_key(&n) && part_path(app, upload_id, n).exists() {
+            self.segments.remove(&n);
+        }
+    }
+}
+
 pub type Shared = Arc<tokio::sync::Mutex<Assembly>>;
 
 fn part_path(app: &App, upload_id: &str, n: u32) -> PathBuf {
@@ -63,12 +73,7 @@ fn write_at(dst: &Path, offset: u64, src: &mut File) -> io::Result<u64> {
 /// every part that now follows the assembled ones (in the background; the caller does not wait).
 pub async fn part_stored(app: &Arc<App>, asset_id: &str, upload_id: &str, n: u32) {
     let asm = shared(app, upload_id);
-    let mut g = asm.lock().await;
-    // A part file at the part's path is newer than anything taken from it before.
-    if g.segments.contains_key(&n) && part_path(app, upload_id, n).exists() {
-        g.segments.remove(&n);
-    }
-    drop(g);
+    asm.lock().await.drop_if_replaced(app, upload_id, n);
     let (app, asset_id, upload_id) = (app.clone(), asset_id.to_string(), upload_id.to_string());
     tokio::spawn(async move {
         let mut g = asm.lock().await;
@@ -129,10 +134,8 @@ async fn take(app: &Arc<App>, upload_id: &str, n: u32, size: u64, g: &mut Assemb
 pub async fn complete(app: &Arc<App>, key: &str, upload_id: &str, parts: &[(u32, u64)]) -> Result<(), String> {
     let asm = shared(app, upload_id);
     let mut g = asm.lock().await;
-    // a part stored again after it was appended: its file is the newer bytes
-    let stale: Vec<u32> = g.segments.keys().copied().filter(|n| part_path(app, upload_id, *n).exists()).collect();
-    for n in stale {
-        g.segments.remove(&n);
+    for (n, _) in parts {
+        g.drop_if_replaced(app, upload_id, *n);
     }
     for (n, _) in parts {
         if !g.segments.contains_key(n) && !part_path(app, upload_id, *n).exists() {
@@ -153,8 +156,7 @@ pub async fn complete(app: &Arc<App>, key: &str, upload_id: &str, parts: &[(u32,
             take(app, upload_id, n, size, &mut g).await.map_err(|e| format!("assembling part {n}: {e}"))?;
         }
     } else {
-        let numbers: Vec<u32> = parts.iter().map(|p| p.0).collect();
-        rebuild(app, upload_id, &numbers, &mut g).await?;
+        rebuild(app, upload_id, parts, &mut g).await?;
     }
     g.closed = true;
     let app2 = app.clone();
@@ -169,11 +171,11 @@ pub async fn complete(app: &Arc<App>, key: &str, upload_id: &str, parts: &[(u32,
 
 /// Slow path: a new assembly file with every part in number order, each from its segment of the old
 /// file or from its part file.
-async fn rebuild(app: &Arc<App>, upload_id: &str, numbers: &[u32], g: &mut Assembly) -> Result<(), String> {
+async fn rebuild(app: &Arc<App>, upload_id: &str, parts: &[(u32, u64)], g: &mut Assembly) -> Result<(), String> {
     let old = assembly_path(app, upload_id);
     let new = app.data_dir.join(format!(".upload_id-{upload_id}.fio-rebuild"));
-    let plan: Vec<(u32, Option<(u64, u64)>)> = numbers.iter().map(|n| (*n, g.segments.get(n).copied())).collect();
-    let parts: Vec<(u32, PathBuf)> = numbers.iter().map(|n| (*n, part_path(app, upload_id, *n))).collect();
+    let plan: Vec<(u32, Option<(u64, u64)>)> = parts.iter().map(|(n, _)| (*n, g.segments.get(n).copied())).collect();
+    let parts: Vec<(u32, PathBuf)> = parts.iter().map(|(n, _)| (*n, part_path(app, upload_id, *n))).collect();
     let segments = tokio::task::spawn_blocking(move || -> io::Result<(BTreeMap<u32, (u64, u64)>, u64)> {
         let mut out = File::create(&new)?;
         let mut segs = BTreeMap::new();
